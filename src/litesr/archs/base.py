@@ -1,0 +1,37 @@
+"""The contract every LiteSR network honours, whatever its family."""
+from __future__ import annotations
+
+from torch import nn
+
+
+class SRNet(nn.Module):
+    """Base class of the architectures: exposes the scales served and a one-way deploy switch.
+
+    ``scales`` lists every factor the network can produce (one for single-scale models);
+    ``scale`` is the default one. :meth:`fuse` turns the training form into the deploy form
+    in place and is idempotent; both forms compute the same function.
+    """
+
+    scales: tuple[int, ...]
+
+    @property
+    def scale(self) -> int:
+        return self.scales[-1]
+
+    @property
+    def deployed(self) -> bool:
+        return getattr(self, "_deployed", False)
+
+    def fuse(self) -> "SRNet":
+        """Switch to the inference form once (subclasses fold what they can)."""
+        self._deployed = True
+        return self
+
+    def check_scale(self, scale: int | None) -> int:
+        """Resolve a requested scale, refusing one the network cannot produce."""
+        if scale is None:
+            return self.scale
+        if scale not in self.scales:
+            supported = ", ".join(f"×{s}" for s in self.scales)
+            raise ValueError(f"{type(self).__name__} serves {supported}, not ×{scale}")
+        return scale

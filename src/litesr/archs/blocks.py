@@ -1,0 +1,161 @@
+"""Primitives shared by the three architectures.
+
+Each block here appears in more than one network (or more than once in one), so it is
+written once: the parameter-free 8-direction shift (SCNet), the re-parameterizable
+Conv3XC (SPAN), the frozen mean-shift convolution (LESRCNN) and the sub-pixel upsampler
+(LESRCNN, SPAN).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+#: DIV2K RGB mean that SPAN and LESRCNN subtract from their input.
+DIV2K_RGB_MEAN: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)
+
+#: (dy, dx) offset read by each of Shift8's eight channel groups, in group order.
+SHIFT8_OFFSETS: tuple[tuple[int, int], ...] = (
+    (-1, 0), (1, 0), (0, -1), (0, 1), (1, 1), (1, -1), (-1, 1), (-1, -1),
+)
+
+
+class Shift8(nn.Module):
+    """Move eight channel groups one pixel in eight directions (zero fill at the border).
+
+    SCNet's only source of spatial context. Group ``k`` reads the input at offset
+    ``SHIFT8_OFFSETS[k]``. It is computed from one zero-padded copy and eight strided views
+    concatenated once, which is exact (pure data movement) and avoids the eight slice
+    writes into a zero-filled tensor that the reference code performs.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels, height, width = x.shape[-3:]
+        if channels % 8:
+            raise ValueError(f"Shift8 needs a channel count divisible by 8, got {channels}")
+        group = channels // 8
+        padded = F.pad(x, (1, 1, 1, 1))
+        views = [
+            padded[:, k * group:(k + 1) * group, 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+            for k, (dy, dx) in enumerate(SHIFT8_OFFSETS)
+        ]
+        return torch.cat(views, dim=1)
+
+
+class Conv3XC(nn.Module):
+    """SPAN's re-parameterizable convolution: a 1×1→3×3→1×1 chain plus a 1×1 skip.
+
+    The training form keeps the two branches (``conv``, ``sk``); ``eval_conv`` holds the
+    single 3×3 convolution they collapse into. The official code recomputes that fusion on
+    every inference call; here :meth:`fuse` does it once and discards the branches, so the
+    module switches one way from the training form to the deploy form.
+
+    ``eval_conv`` is kept (frozen) in the training form only so that official checkpoints,
+    which store it, load with ``strict=True``; its stored values are never trusted and are
+    recomputed from the branches when fusing.
+    """
+
+    def __init__(self, c_in: int, c_out: int, gain: int = 2, stride: int = 1, deploy: bool = False) -> None:
+        super().__init__()
+        self.c_in, self.c_out, self.gain, self.stride = c_in, c_out, gain, stride
+        self.deployed = deploy
+        if not deploy:
+            self.sk = nn.Conv2d(c_in, c_out, 1, stride=stride)
+            self.conv = nn.Sequential(
+                nn.Conv2d(c_in, c_in * gain, 1),
+                nn.Conv2d(c_in * gain, c_out * gain, 3, stride=stride),
+                nn.Conv2d(c_out * gain, c_out, 1),
+            )
+        self.eval_conv = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)
+        if not deploy:
+            self.eval_conv.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.deployed:
+            return self.eval_conv(x)
+        return self.conv(F.pad(x, (1, 1, 1, 1))) + self.sk(x)
+
+    @torch.no_grad()
+    def fused_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the (weight, bias) of the single 3×3 conv equal to the two branches.
+
+        Computed in float64 so the fused layer is at least as accurate as the branches.
+        Zero padding happens *before* the first 1×1 conv, so its bias reaches every tap of
+        the 3×3 conv; that is why ``b1`` is summed over the kernel window in the bias.
+        """
+        if self.deployed:
+            return self.eval_conv.weight.detach().clone(), self.eval_conv.bias.detach().clone()
+        first, middle, last = self.conv
+        w1 = first.weight.double()[:, :, 0, 0]          # (c_in*g, c_in)
+        w2 = middle.weight.double()                      # (c_out*g, c_in*g, 3, 3)
+        w3 = last.weight.double()[:, :, 0, 0]           # (c_out, c_out*g)
+        weight = torch.einsum("ob,bakl,ai->oikl", w3, w2, w1)
+        weight[:, :, 1, 1] += self.sk.weight.double()[:, :, 0, 0]
+        inner_bias = middle.bias.double() + torch.einsum("bakl,a->b", w2, first.bias.double())
+        bias = w3 @ inner_bias + last.bias.double() + self.sk.bias.double()
+        dtype = self.eval_conv.weight.dtype
+        return weight.to(dtype), bias.to(dtype)
+
+    @torch.no_grad()
+    def refresh_eval_conv(self) -> None:
+        """Overwrite the stored ``eval_conv`` with the fusion of the current branches."""
+        weight, bias = self.fused_kernel()
+        self.eval_conv.weight.copy_(weight)
+        self.eval_conv.bias.copy_(bias)
+
+    def fuse(self) -> None:
+        """Collapse to the deploy form once; a no-op when already fused."""
+        if self.deployed:
+            return
+        self.refresh_eval_conv()
+        del self.sk, self.conv
+        self.deployed = True
+
+
+class MeanShift(nn.Module):
+    """Add or subtract a per-channel mean with a frozen identity 1×1 conv.
+
+    LESRCNN stores this conv (``<name>.shifter.weight/bias``) in its checkpoints, so it is a
+    module with parameters rather than a constant.
+    """
+
+    def __init__(self, mean: Sequence[float] = DIV2K_RGB_MEAN, sign: int = -1) -> None:
+        super().__init__()
+        channels = len(mean)
+        self.shifter = nn.Conv2d(channels, channels, 1)
+        with torch.no_grad():
+            self.shifter.weight.copy_(torch.eye(channels).view(channels, channels, 1, 1))
+            self.shifter.bias.copy_(sign * torch.tensor(mean))
+        self.shifter.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shifter(x)
+
+
+def pixel_shuffle_upsampler(
+    in_channels: int, scale: int, out_channels: int | None = None, kernel_size: int = 3
+) -> nn.Sequential:
+    """Sub-pixel upsampler as ``[conv, PixelShuffle]`` steps.
+
+    With ``out_channels`` given (SPAN) it is one step straight to ``out_channels`` at
+    ``scale``. Without it (LESRCNN) the feature count is kept: ×3 is one step, powers of two
+    are repeated ×2 steps, which is how both papers lay out their ``body.0, body.2, …`` keys.
+    """
+    padding = kernel_size // 2
+    if out_channels is not None:
+        steps = [(scale, out_channels)]
+    elif scale == 3:
+        steps = [(3, in_channels)]
+    elif scale >= 2 and scale & (scale - 1) == 0:
+        steps = [(2, in_channels)] * int(math.log2(scale))
+    else:
+        raise ValueError(f"pixel-shuffle upsampler supports scale 3 or a power of two, got {scale}")
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for factor, target in steps:
+        layers += [nn.Conv2d(channels, target * factor * factor, kernel_size, padding=padding), nn.PixelShuffle(factor)]
+        channels = target
+    return nn.Sequential(*layers)

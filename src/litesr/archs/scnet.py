@@ -1,0 +1,111 @@
+"""SCNet: a fully 1×1 convolutional SR network (Wu et al., MIR 2024, arXiv 2307.16140).
+
+Every learned layer is a 1×1 convolution; spatial context comes only from :class:`Shift8`.
+Module names follow the official code so that its checkpoints load with ``strict=True``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .base import SRNet
+from .blocks import Shift8
+
+SCNET_SCALES: tuple[int, ...] = (2, 3, 4, 8)
+
+
+def _conv1x1(c_in: int, c_out: int) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 1)
+
+
+class ShiftResidualBlock(nn.Module):
+    """``x + conv2(ReLU(Shift8(conv1(x))))``."""
+
+    def __init__(self, num_feat: int) -> None:
+        super().__init__()
+        self.conv1 = _conv1x1(num_feat, num_feat)
+        self.shift = Shift8()
+        self.conv2 = _conv1x1(num_feat, num_feat)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.shift(self.conv1(x))))
+
+
+class ShiftUpsampler(nn.Module):
+    """One upsampling stage, named ``up_layer`` as in the official checkpoints.
+
+    The pixel-shuffle kind ends in ``conv C→C·s²`` + PixelShuffle; the interpolation kind
+    starts with a bilinear ×s resize. Both have a LeakyReLU(0.02) and a shift between two
+    1×1 convs, so the interpolation kind's keys sit one index later (``up_layer.1/.4``).
+    """
+
+    def __init__(self, num_feat: int, scale: int, use_pixelshuffle: bool) -> None:
+        super().__init__()
+        middle = [_conv1x1(num_feat, num_feat), nn.LeakyReLU(0.02), Shift8()]
+        if use_pixelshuffle:
+            layers = [*middle, _conv1x1(num_feat, num_feat * scale * scale), nn.PixelShuffle(scale)]
+        else:
+            resize = nn.Upsample(scale_factor=scale, mode="bilinear", align_corners=False)
+            layers = [resize, *middle, _conv1x1(num_feat, num_feat)]
+        self.up_layer = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up_layer(x)
+
+
+def upsampling_stages(upscale: int) -> list[int]:
+    """Per-stage factors: ×2 and ×3 in one stage, ×4 and ×8 as repeated ×2 stages."""
+    if upscale in (2, 3):
+        return [upscale]
+    if upscale in (4, 8):
+        return [2] * (upscale.bit_length() - 1)
+    raise ValueError(f"SCNet supports upscale {SCNET_SCALES}, got {upscale}")
+
+
+class SCNet(SRNet):
+    """SCNet(num_in_ch, num_out_ch, num_feat, num_block, upscale, use_pixelshuffle).
+
+    SCNet-T, the published configuration, is ``num_feat=64, num_block=16,
+    use_pixelshuffle=True``. The output adds a bilinear upsampling of the input, so the
+    network learns only the residual.
+    """
+
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        num_feat: int = 64,
+        num_block: int = 16,
+        upscale: int = 4,
+        use_pixelshuffle: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_feat % 8:
+            raise ValueError(f"SCNet num_feat must be divisible by 8 (the shift uses 8 groups), got {num_feat}")
+        self.scales = (upscale,)
+        self.conv_first = _conv1x1(num_in_ch, num_feat)
+        self.body = nn.Sequential(*(ShiftResidualBlock(num_feat) for _ in range(num_block)))
+        for index, factor in enumerate(upsampling_stages(upscale), start=1):
+            self.add_module(f"upconv{index}", ShiftUpsampler(num_feat, factor, use_pixelshuffle))
+        self.num_stages = index
+        self.conv_hr = _conv1x1(num_feat, num_feat)
+        self.conv_last = _conv1x1(num_feat, num_out_ch)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """The official init: Kaiming-normal ×0.1 and zero bias on every conv."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight)
+                module.weight.data.mul_(0.1)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
+        upscale = self.check_scale(scale)
+        features = F.leaky_relu(self.conv_first(x), 0.1)
+        features = self.body(features)
+        for index in range(1, self.num_stages + 1):
+            features = F.leaky_relu(getattr(self, f"upconv{index}")(features), 0.1)
+        residual = self.conv_last(F.leaky_relu(self.conv_hr(features), 0.1))
+        return residual + F.interpolate(x, scale_factor=upscale, mode="bilinear", align_corners=False)

@@ -1,0 +1,105 @@
+"""SPAN: Swift Parameter-free Attention Network (Wan et al., CVPRW 2024; NTIRE 2024 ESR winner).
+
+Attention without parameters: ``sigmoid(o) - 0.5`` of a block's own output gates it.
+Module names follow the official code (``conv_1``, ``block_k.c{1,2,3}_r``, ``conv_cat``,
+``upsampler.0``) so published checkpoints, training or deploy form, load with ``strict=True``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .base import SRNet
+from .blocks import DIV2K_RGB_MEAN, Conv3XC, pixel_shuffle_upsampler
+
+SPAN_SCALES: tuple[int, ...] = (1, 2, 3, 4)
+SPAN_IMG_RANGE = 255.0
+SPAN_NUM_BLOCKS = 6
+
+
+class SPAB(nn.Module):
+    """Swift parameter-free attention block: three Conv3XC, SiLU between, self-gating.
+
+    Returns ``(out, a1, att)`` where ``a1`` is the first conv's output *after* SiLU. The
+    official code applies SiLU in place, so the tensor it hands on is the activated one;
+    returning the pre-activation value instead ruins released checkpoints.
+    """
+
+    def __init__(self, channels: int, deploy: bool = False) -> None:
+        super().__init__()
+        self.c1_r = Conv3XC(channels, channels, gain=2, deploy=deploy)
+        self.c2_r = Conv3XC(channels, channels, gain=2, deploy=deploy)
+        self.c3_r = Conv3XC(channels, channels, gain=2, deploy=deploy)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        a1 = F.silu(self.c1_r(x))
+        a2 = F.silu(self.c2_r(a1))
+        o3 = self.c3_r(a2)
+        att = torch.sigmoid(o3) - 0.5
+        return (o3 + x) * att, a1, att
+
+
+class SPAN(SRNet):
+    """SPAN(num_in_ch, num_out_ch, feature_channels, upscale, norm, deploy).
+
+    ``norm=False`` reproduces community checkpoints trained without input normalisation;
+    they carry a ``no_norm`` state-dict entry, which this module then also holds.
+    ``deploy=True`` builds the fused form directly, for checkpoints that hold only
+    ``eval_conv`` weights.
+    """
+
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        feature_channels: int = 48,
+        upscale: int = 4,
+        norm: bool = True,
+        deploy: bool = False,
+    ) -> None:
+        super().__init__()
+        if upscale not in SPAN_SCALES:
+            raise ValueError(f"SPAN supports upscale {SPAN_SCALES}, got {upscale}")
+        self.scales = (upscale,)
+        self.norm = norm
+        self._deployed = deploy
+        mean = torch.tensor(DIV2K_RGB_MEAN if num_in_ch == 3 else (0.0,) * num_in_ch).view(1, -1, 1, 1)
+        self.register_buffer("mean", mean, persistent=False)
+        if not norm:
+            self.register_buffer("no_norm", torch.zeros(1))
+        channels = feature_channels
+        self.conv_1 = Conv3XC(num_in_ch, channels, gain=2, deploy=deploy)
+        for index in range(1, SPAN_NUM_BLOCKS + 1):
+            self.add_module(f"block_{index}", SPAB(channels, deploy=deploy))
+        self.conv_cat = nn.Conv2d(channels * 4, channels, 1)
+        self.conv_2 = Conv3XC(channels, channels, gain=2, deploy=deploy)
+        self.upsampler = pixel_shuffle_upsampler(channels, upscale, out_channels=num_out_ch)
+
+    def forward(self, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
+        self.check_scale(scale)
+        if self.norm:
+            x = (x - self.mean) * SPAN_IMG_RANGE
+        f0 = self.conv_1(x)
+        b1, _, _ = self.block_1(f0)
+        b = b1
+        for index in range(2, SPAN_NUM_BLOCKS):
+            b, _, _ = getattr(self, f"block_{index}")(b)
+        b6, b6_a1, _ = getattr(self, f"block_{SPAN_NUM_BLOCKS}")(b)
+        b6 = self.conv_2(b6)
+        return self.upsampler(self.conv_cat(torch.cat([f0, b6, b1, b6_a1], dim=1)))
+
+    def conv3xc_layers(self) -> list[Conv3XC]:
+        return [m for m in self.modules() if isinstance(m, Conv3XC)]
+
+    def refresh_eval_convs(self) -> None:
+        """Recompute every stored ``eval_conv`` from the branches (after loading weights)."""
+        for layer in self.conv3xc_layers():
+            if not layer.deployed:
+                layer.refresh_eval_conv()
+
+    def fuse(self) -> "SPAN":
+        for layer in self.conv3xc_layers():
+            layer.fuse()
+        self._deployed = True
+        return self
