@@ -22,3 +22,34 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def shared() -> Path:
     return shared_path()
+
+
+FIXTURE_DIR = ("fixtures", "arch")
+
+
+def load_fixture(name: str) -> tuple[dict, dict, dict]:
+    """(state_dict, io tensors, json card) of an official-implementation fixture.
+
+    The ``*_released`` fixtures store no weights of their own: their JSON names the
+    released LESRCNN checkpoint under ../shared/weights, read here the safe way.
+    """
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    folder = shared_path(*FIXTURE_DIR)
+    card = json.loads((folder / f"{name}.json").read_text())
+    io = load_file(folder / f"{name}.io.safetensors")
+    weights = folder / f"{name}.safetensors"
+    if weights.exists():
+        state_dict = load_file(weights)
+    else:
+        scale = card["kwargs"]["scale"]
+        path = shared_path("weights", "lesrcnn", f"lesrcnn_x{scale}.pth")
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    return state_dict, io, card
+
+
+def max_abs_diff(a, b) -> float:
+    return (a - b).abs().max().item()

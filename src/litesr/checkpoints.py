@@ -1,0 +1,189 @@
+"""Read the checkpoint formats SR papers and communities publish; write safetensors.
+
+Reading never executes code: pickles go through ``torch.load(weights_only=True)``, which
+refuses anything but tensors and plain containers. Every failure becomes a one-sentence
+:class:`CheckpointError` naming the file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import struct
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .archs import SRNet
+from .archs.span import SPAN
+from .detect import detect_architecture
+from .errors import CheckpointError
+from .spec import ArchSpec
+
+#: Keys under which training frameworks nest the weights, most preferred first
+#: (BasicSR saves the EMA weights as ``params_ema`` beside the raw ``params``).
+WRAPPER_KEYS: tuple[str, ...] = ("params_ema", "params", "state_dict", "model")
+#: Prefixes added by DataParallel/DDP and torch.compile, stripped when every key has them.
+WRAPPER_PREFIXES: tuple[str, ...] = ("module.", "_orig_mod.")
+METADATA_SPEC = "litesr.spec"
+SCALE_IN_NAME = re.compile(r"(?:^|[^a-z0-9])(?:x([1-8])(?![0-9])|([1-8])x)", re.IGNORECASE)
+
+
+@dataclass
+class Checkpoint:
+    """A state dict as found in a file, plus any string metadata stored beside it."""
+
+    state_dict: dict[str, torch.Tensor]
+    metadata: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def stored_spec(self) -> ArchSpec | None:
+        """The ArchSpec LiteSR wrote into the metadata, if this file came from LiteSR."""
+        text = self.metadata.get(METADATA_SPEC)
+        return ArchSpec.from_json(text) if text else None
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable safetensors file (truncated or corrupt: {error})") from None
+    return tensors, metadata
+
+
+def _read_pickle(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        text = str(error)
+        if "truncated" in text or "EOF" in text or "ran out of input" in text.lower():
+            raise CheckpointError(f"{path}: the file is truncated or corrupt") from None
+        raise CheckpointError(
+            f"{path}: refused to load: the pickle holds objects other than tensors "
+            "(it could run code); only plain weights are accepted"
+        ) from None
+    except (EOFError, RuntimeError, zipfile.BadZipFile, struct.error, OSError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{path}: the file is truncated or corrupt ({type(error).__name__})") from None
+
+
+def _looks_like_safetensors(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] < 100_000_000
+
+
+def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Find the state dict inside a training checkpoint and strip wrapper prefixes."""
+    while isinstance(obj, Mapping) and not all(isinstance(value, torch.Tensor) for value in obj.values()):
+        inner = next((obj[key] for key in WRAPPER_KEYS if isinstance(obj.get(key), Mapping)), None)
+        if inner is None:
+            keys = ", ".join(repr(key) for key in list(obj)[:8])
+            raise CheckpointError(f"{source}: no state dict found (top-level keys: {keys})")
+        obj = inner
+    if not isinstance(obj, Mapping) or not obj:
+        raise CheckpointError(f"{source}: holds {type(obj).__name__}, not a dict of weights")
+    state_dict = {str(key): value for key, value in obj.items()}
+    for prefix in WRAPPER_PREFIXES:
+        if all(key.startswith(prefix) for key in state_dict):
+            state_dict = {key[len(prefix):]: value for key, value in state_dict.items()}
+    return state_dict
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read ``.pth/.pt/.ckpt`` (zip or legacy pickle) or ``.safetensors``, whatever the suffix says."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty")
+    if _looks_like_safetensors(path):
+        tensors, metadata = _read_safetensors(path)
+        return Checkpoint(unwrap_state_dict(tensors, str(path)), metadata, path)
+    return Checkpoint(unwrap_state_dict(_read_pickle(path), str(path)), {}, path)
+
+
+def scale_from_name(path: Path | str) -> int | None:
+    """A scale written in a file name (``SCNet-T-x4.pth``, ``4xSPANkendata``), if exactly one."""
+    found = {int(a or b) for a, b in SCALE_IN_NAME.findall(Path(path).stem)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _check_fit(net: SRNet, state_dict: Mapping[str, torch.Tensor], spec: ArchSpec, source: str) -> None:
+    """Raise one readable sentence when the weights do not fit the network exactly."""
+    expected = net.state_dict()
+    problems = []
+    missing = [key for key in expected if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in expected]
+    mismatched = [
+        f"{key} {tuple(state_dict[key].shape)} vs {tuple(tensor.shape)}"
+        for key, tensor in expected.items()
+        if key in state_dict and state_dict[key].shape != tensor.shape
+    ]
+    for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", mismatched)):
+        if items:
+            more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
+            problems.append(f"{label} {', '.join(items[:3])}{more}")
+    if problems:
+        raise CheckpointError(f"{source}: weights do not fit {spec.describe()}: {'; '.join(problems)}")
+
+
+def _complete_derived_entries(net: SRNet, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """SPAN's training-form ``eval_conv`` weights are derived, so a file may omit them."""
+    if isinstance(net, SPAN) and not net.deployed:
+        own = net.state_dict()
+        for key in own:
+            if ".eval_conv." in key and key not in state_dict:
+                state_dict[key] = own[key]
+    return state_dict
+
+
+def build_network(checkpoint: Checkpoint, scale: int | None = None) -> tuple[SRNet, ArchSpec]:
+    """Detect the architecture of ``checkpoint``, build it and load the weights strictly."""
+    source = str(checkpoint.path or "checkpoint")
+    stored = checkpoint.stored_spec
+    stored_scale = stored.build().scale if stored is not None and stored.arch == "scnet" else None
+    hint = scale or stored_scale or (scale_from_name(checkpoint.path) if checkpoint.path else None)
+    try:
+        spec = detect_architecture(checkpoint.state_dict, scale_hint=hint)
+    except CheckpointError as error:
+        raise CheckpointError(f"{source}: {error}") from None
+    net = spec.build()
+    if scale is not None and scale not in net.scales:
+        served = ", ".join(f"×{s}" for s in net.scales)
+        raise CheckpointError(f"{source}: this {spec.arch} checkpoint serves {served}, not the requested ×{scale}")
+    state_dict = _complete_derived_entries(net, dict(checkpoint.state_dict))
+    _check_fit(net, state_dict, spec, source)
+    net.load_state_dict(state_dict, strict=True)
+    if isinstance(net, SPAN):
+        net.refresh_eval_convs()
+    return net.eval(), spec
+
+
+def save_safetensors(path: str | os.PathLike[str], net: SRNet, spec: ArchSpec,
+                     metadata: Mapping[str, str] | None = None) -> Path:
+    """Write ``net``'s weights as safetensors with the spec in the metadata, atomically."""
+    path = Path(path)
+    tensors = {key: value.detach().to("cpu").contiguous() for key, value in net.state_dict().items()}
+    header = {METADATA_SPEC: spec.to_json(), "format": "pt", **(metadata or {})}
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        save_file(tensors, temp_name, metadata=header)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,14 @@
+"""Exception types whose message is meant to be shown to a user as one line."""
+from __future__ import annotations
+
+
+class LiteSRError(Exception):
+    """Base of every error LiteSR raises on purpose; the CLI prints it as ``error: <message>``."""
+
+
+class CheckpointError(LiteSRError):
+    """A weights file could not be read, recognised or loaded."""
+
+
+class ModelNotFoundError(LiteSRError):
+    """A model name is not in the zoo, or its weights are not installed."""
