@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import build_network, read_checkpoint
+from .checkpoints import CHECKPOINT_SUFFIXES, build_network, read_checkpoint
 from .errors import CheckpointError, LiteSRError, ModelNotFoundError
 from .model import SRModel
 from .spec import ArchSpec
@@ -34,6 +34,8 @@ def load(path_or_name: str | os.PathLike[str], device: str | torch.device = "cpu
     if path.exists():
         net, spec = build_network(read_checkpoint(path), scale=scale)
         return SRModel(net, spec, source=str(path)).to(device)
+    if path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1:
+        raise CheckpointError(f"{path}: no such file")
     card = resolve(str(path_or_name))
     net, spec = build_network(card.load_checkpoint(), scale=scale)
     return SRModel(net, spec, name=card.name, source=card.source).to(device)

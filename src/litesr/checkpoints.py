@@ -34,6 +34,8 @@ WRAPPER_KEYS: tuple[str, ...] = ("params_ema", "params", "state_dict", "model")
 #: Prefixes added by DataParallel/DDP and torch.compile, stripped when every key has them.
 WRAPPER_PREFIXES: tuple[str, ...] = ("module.", "_orig_mod.")
 METADATA_SPEC = "litesr.spec"
+#: Suffixes that mark an argument as a file path rather than a zoo name.
+CHECKPOINT_SUFFIXES: frozenset[str] = frozenset({".pth", ".pt", ".ckpt", ".safetensors", ".bin"})
 SCALE_IN_NAME = re.compile(r"(?:^|[^a-z0-9])(?:x([1-8])(?![0-9])|([1-8])x)", re.IGNORECASE)
 
 

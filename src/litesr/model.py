@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
@@ -9,13 +10,19 @@ from typing import TypeVar
 import numpy as np
 import torch
 from PIL import Image
+from torch.nn import functional as F
 
 from .archs import SRNet
 from .checkpoints import save_safetensors
 from .imaging.io import from_float_tensor, to_float_tensor
+from .imaging.resize import imresize
+from .inference import upscale_tensor
 from .spec import ArchSpec
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
+ALPHA_MODES = ("bicubic", "model")
+#: PIL modes kept as they are by :meth:`SRModel.upscale`; others are converted to RGB(A).
+PIL_NATIVE_MODES = {"L", "LA", "RGB", "RGBA", "I;16"}
 
 
 class SRModel:
@@ -74,18 +81,80 @@ class SRModel:
 
     @torch.inference_mode()
     def run(self, tensor: torch.Tensor, scale: int | None = None) -> torch.Tensor:
-        """Forward a float NCHW tensor in [0, 1]; the output is not clamped."""
+        """Forward a float NCHW tensor in [0, 1] in one pass; the output is not clamped."""
         return self.net(tensor.to(self.device), self.net.check_scale(scale))
 
-    def upscale(self, image: ImageLike, scale: int | None = None) -> ImageLike:
-        """Super-resolve a whole image: numpy H×W×3 uint8 or PIL RGB in, the same type out."""
+    def upscale(
+        self,
+        image: ImageLike,
+        scale: int | None = None,
+        *,
+        tile: int | None = None,
+        tile_pad: int | None = None,
+        precision: str = "fp32",
+        alpha: str = "bicubic",
+        outscale: float | None = None,
+        on_tile: Callable[[int, int], None] | None = None,
+    ) -> ImageLike:
+        """Super-resolve an image and return the same kind of object.
+
+        Accepts numpy arrays H×W (gray), H×W×3 (RGB) or H×W×4 (RGBA), uint8 or uint16, or a
+        PIL image. Gray goes through the network as three equal channels and comes back
+        gray; alpha is resized with bicubic interpolation, or with the network
+        (``alpha="model"``). ``tile``/``tile_pad``/``precision`` are those of
+        :func:`litesr.inference.upscale_tensor`. ``outscale`` resizes the network's result
+        (MATLAB-style bicubic) to that overall factor.
+        """
         if isinstance(image, Image.Image):
-            return Image.fromarray(self.upscale(np.asarray(image.convert("RGB")), scale))
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"expected an H×W×3 RGB image, got an array of shape {image.shape}")
-        output = self.run(to_float_tensor(image), scale)
-        return from_float_tensor(output.cpu(), image.dtype)
+            native = image if image.mode in PIL_NATIVE_MODES else image.convert("RGBA" if "A" in image.getbands() else "RGB")
+            return Image.fromarray(self.upscale(np.asarray(native), scale, tile=tile, tile_pad=tile_pad,
+                                                precision=precision, alpha=alpha, outscale=outscale, on_tile=on_tile))
+        if alpha not in ALPHA_MODES:
+            raise ValueError(f"alpha must be one of {ALPHA_MODES}, got {alpha!r}")
+        if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
+            raise ValueError(f"expected an H×W, H×W×3 or H×W×4 uint8/uint16 image, got {image.dtype} {image.shape}")
+        scale = self.net.check_scale(scale)
+        colour, transparency = _split_alpha(image)
+        run = lambda pixels: self._upscale_colour(pixels, scale, tile, tile_pad, precision, on_tile)  # noqa: E731
+        result = run(colour)
+        if transparency is not None:
+            resized = run(transparency) if alpha == "model" else _bicubic(transparency, scale)
+            result = np.dstack([result if result.ndim == 3 else result[..., None], resized])
+        if outscale is not None and outscale != scale:
+            target = (round(image.shape[0] * outscale), round(image.shape[1] * outscale))
+            result = imresize(result, output_shape=target)
+        return result
+
+    def _upscale_colour(self, pixels: np.ndarray, scale: int, tile: int | None, tile_pad: int | None,
+                        precision: str, on_tile: Callable[[int, int], None] | None) -> np.ndarray:
+        """Gray (H×W) or RGB (H×W×3) through the network; gray runs as three equal channels."""
+        tensor = to_float_tensor(pixels)
+        gray = tensor.shape[1] == 1
+        if gray:
+            tensor = tensor.expand(-1, 3, -1, -1)
+        output = upscale_tensor(self.net, tensor, scale, tile=tile, tile_pad=tile_pad,
+                                precision=precision, on_tile=on_tile)
+        if gray:
+            output = output.mean(dim=1, keepdim=True)
+        return from_float_tensor(output, pixels.dtype)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the weights as safetensors, with the spec, so ``litesr.load`` needs nothing else."""
         return save_safetensors(path, self.net, self.spec)
+
+
+def _split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Colour (H×W or H×W×3) and alpha (H×W or None) of an image array."""
+    if image.ndim == 2:
+        return image, None
+    channels = image.shape[2]
+    if channels in (2, 4):
+        colour = image[..., 0] if channels == 2 else image[..., :3]
+        return np.ascontiguousarray(colour), np.ascontiguousarray(image[..., -1])
+    return (image[..., 0] if channels == 1 else image), None
+
+
+def _bicubic(plane: np.ndarray, scale: int) -> np.ndarray:
+    """Bicubic resize of one plane (alpha), clamped back into its integer range."""
+    tensor = to_float_tensor(plane)
+    return from_float_tensor(F.interpolate(tensor, scale_factor=scale, mode="bicubic", align_corners=False), plane.dtype)

@@ -19,6 +19,11 @@ class SRNet(nn.Module):
         return self.scales[-1]
 
     @property
+    def receptive_radius(self) -> int:
+        """How far (in input pixels) an output pixel can see; tiles padded by this are seamless."""
+        raise NotImplementedError
+
+    @property
     def deployed(self) -> bool:
         return getattr(self, "_deployed", False)
 

@@ -71,6 +71,12 @@ class LESRCNN(SRNet):
         self.conv18 = _conv(num_feat, 3, 3, relu=False)
         self.upsample = LESRCNNUpsampler(num_feat, self.scales, multi_scale)
 
+    @property
+    def receptive_radius(self) -> int:
+        # conv1, eight 3×3 in the extraction block, up to two upsampler convs, then five
+        # 3×3 convs at the output resolution (at most 3 input pixels at ×2).
+        return 1 + LESRCNN_NUM_PAIRS + 2 + 3
+
     def forward(self, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
         scale = self.check_scale(scale)
         # The official ReLUs act in place, so every residual sum continues from the

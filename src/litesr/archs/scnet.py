@@ -101,6 +101,11 @@ class SCNet(SRNet):
                 module.weight.data.mul_(0.1)
                 nn.init.zeros_(module.bias)
 
+    @property
+    def receptive_radius(self) -> int:
+        # One pixel per shift (each block, each upsampling stage) plus the bilinear skip.
+        return len(self.body) + self.num_stages + 1
+
     def forward(self, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
         upscale = self.check_scale(scale)
         features = F.leaky_relu(self.conv_first(x), 0.1)

@@ -89,6 +89,11 @@ class SPAN(SRNet):
         b6 = self.conv_2(b6)
         return self.upsampler(self.conv_cat(torch.cat([f0, b6, b1, b6_a1], dim=1)))
 
+    @property
+    def receptive_radius(self) -> int:
+        # conv_1 + three 3×3 per block + conv_2 + the upsampler's 3×3 conv.
+        return 1 + 3 * SPAN_NUM_BLOCKS + 1 + 1
+
     def conv3xc_layers(self) -> list[Conv3XC]:
         return [m for m in self.modules() if isinstance(m, Conv3XC)]
 

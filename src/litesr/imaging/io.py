@@ -259,7 +259,7 @@ def _load_opened(
     fmt = "JPEG" if im.format == "MPO" else im.format
     colour_type = _png16_colour_type(source) if im.format == "PNG" else None
     if colour_type is not None and colour_type != 0:
-        pixels, alpha, exif = _load_png16(im, source)
+        pixels, alpha, exif = _load_png16(im, source, notes)
         mode, depth = _PNG16_MODE_NAMES[colour_type], 16
     else:
         im.load()  # decode errors (truncation) surface here, before EXIF handling
@@ -318,7 +318,7 @@ def _pixels_from_pil(
     if mode == "P" and (has_key or (im.palette is not None and im.palette.mode == "RGBA")):
         target = "RGBA"
     elif mode in ("L", "RGB") and has_key:  # tRNS colour key → a real alpha channel
-        target = mode + "A" if mode == "L" else "RGBA"
+        target = {"L": "LA", "RGB": "RGBA"}[mode]
     if mode == "CMYK":
         notes.append("CMYK image converted to RGB without colour management; colours may shift")
     if mode != target:
@@ -343,14 +343,20 @@ def _gray16_from_pil(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, in
     return gray, alpha, 16
 
 
-def _load_png16(im: Image.Image, source: Path) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
+def _load_png16(
+    im: Image.Image, source: Path, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
     """Decode a 16-bit colour PNG ourselves (Pillow would keep only the high bytes).
 
     Metadata still comes from Pillow's parse of the header; orientation is applied with
     numpy because the pixels never become a Pillow image.
     """
     pixels, alpha = _decode_png16(source.read_bytes())
-    exif_data = im.getexif()
+    try:
+        exif_data = im.getexif()
+    except Exception:  # noqa: BLE001 - same policy as _apply_exif_orientation
+        notes.append("the EXIF metadata is unreadable; it was ignored (orientation not applied)")
+        return pixels, alpha, None
     orientation = int(exif_data.get(_ORIENTATION_TAG, 1) or 1)
     pixels = _orient_array(pixels, orientation)
     alpha = None if alpha is None else _orient_array(alpha, orientation)
@@ -378,7 +384,7 @@ def _orient_array(arr: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _png16_colour_type(source: Path) -> int | None:
-    """The PNG colour type if the file is a 16-bit PNG, else None (reads 26 bytes)."""
+    """The PNG colour type if the file is a 16-bit PNG, else None (reads only the header)."""
     with open(source, "rb") as fh:
         head = fh.read(29)
     if len(head) < 29 or not head.startswith(_PNG_SIGNATURE) or head[12:16] != b"IHDR":
@@ -398,8 +404,8 @@ def _icc_colour_space(profile: bytes) -> bytes | None:
 # not.  Chunk CRCs are verified and a missing IEND counts as truncation.
 
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-#: Bytes of scratch per wavefront band (see _unfilter_wavefront); bounds memory on huge rows.
-_WAVEFRONT_BAND_BYTES = 1 << 26
+#: Sizes the wavefront bands (see _unfilter): scratch is about 3× this many bytes per band.
+_WAVEFRONT_BAND_BYTES = 1 << 24
 _IDAT_CHUNK_BYTES = 1 << 23
 
 
@@ -414,7 +420,7 @@ def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
         length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
         end = pos + 12 + length
         if end > len(data):
-            raise _FormatProblem(f"the PNG is truncated (inside a {ctype.decode('latin-1')} chunk)")
+            raise _FormatProblem(f"the PNG is truncated (cut off in its {ctype.decode('latin-1')} chunk)")
         payload = data[pos + 8 : pos + 8 + length]
         (crc,) = struct.unpack(">I", data[end - 4 : end])
         if zlib.crc32(ctype + payload) != crc:
@@ -649,10 +655,9 @@ def write_image(
     icc = _icc_for_output(icc_profile, colour, notes)
     exif_bytes = _exif_with_upright_orientation(exif, notes)
     if fmt == "PNG" and colour.dtype == np.uint16:
-        encoded = _encode_png16  # looked up at call time so tests can make it fail
 
         def write(fh: BinaryIO) -> None:
-            fh.write(encoded(colour, alpha, icc, exif_bytes))
+            fh.write(_encode_png16(colour, alpha, icc, exif_bytes))
 
     else:
         image = _pil_from_arrays(colour, alpha)
@@ -805,6 +810,8 @@ def _atomic_write(target: Path, write: Callable[[BinaryIO], None]) -> None:
     directory = target.parent
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except FileNotFoundError as exc:
+        raise ImageError(f"cannot write {target}: the folder {directory} does not exist") from exc
     except OSError as exc:
         raise ImageError(f"cannot write {target}: {_reason(exc)}") from exc
     tmp = Path(tmp_name)

@@ -1,0 +1,44 @@
+"""``litesr info`` and ``litesr models``: what a weights file is, and what the zoo holds."""
+from __future__ import annotations
+
+import argparse
+
+from .. import load
+from ..zoo import ZOO
+from .table import format_table
+
+
+def command_info(args: argparse.Namespace) -> int:
+    model = load(args.weights, scale=args.scale)
+    trainable = sum(p.numel() for p in model.net.parameters() if p.requires_grad)
+    print(f"file:         {args.weights}")
+    print(f"architecture: {model.arch} ({'deploy' if model.net.deployed else 'training'} form)")
+    for key, value in model.spec.kwargs.items():
+        print(f"  {key}: {value}")
+    print(f"scale:        {', '.join(f'×{s}' for s in model.scales)}")
+    print(f"parameters:   {model.num_params():,} ({trainable:,} trainable)")
+    return 0
+
+
+def command_models(args: argparse.Namespace) -> int:
+    rows = []
+    for name, card in ZOO.items():
+        installed = card.installed()
+        if args.installed and not installed:
+            continue
+        scales = "/".join(f"×{s}" for s in card.spec.build().scales)
+        psnr = f"{card.set5_psnr:.2f}" if card.set5_psnr is not None else "—"
+        rows.append([name, card.spec.arch, scales, psnr, "yes" if installed else "no", card.license])
+    print(format_table(["model", "arch", "scale", "Set5 PSNR-Y", "installed", "licence"], rows))
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    info = commands.add_parser("info", help="detect and describe the model in a weights file")
+    info.add_argument("weights", metavar="FILE", help="a .pth/.pt/.ckpt/.safetensors file, or a zoo name")
+    info.add_argument("--scale", type=int, help="scale, for the rare checkpoint whose weights do not fix it")
+    info.set_defaults(handler=command_info)
+
+    models = commands.add_parser("models", help="list the model zoo")
+    models.add_argument("--installed", action="store_true", help="only models whose weights are present")
+    models.set_defaults(handler=command_models)
