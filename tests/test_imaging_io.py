@@ -1,17 +1,22 @@
-"""Tests for litesr.imaging.io: every image file LiteSR reads or writes goes through it."""
+"""Tests for litesr.imaging.io: every image file LiteSR reads or writes goes through it.
+
+The 16-bit PNG codec and atomic writing have their own modules and tests
+(tests/test_png16.py, tests/test_atomic.py); what is here checks io's use of them.
+"""
 from __future__ import annotations
 
 import os
-import warnings
 import struct
-import zlib
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageCms, ImageFile, ImageOps
+from test_png16 import png16_bytes, png_chunk
 
+from litesr.errors import LiteSRError
 from litesr.imaging import io as iio
 from litesr.imaging.io import (
     ANIMATED_WARNING,
@@ -47,61 +52,6 @@ def exif_bytes(orientation: int | None, make: str = "LiteSR-Test") -> bytes:
 
 def listing(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
-
-
-# ------------------------------------------------------------ independent PNG writer
-# Written separately from the module's encoder so the decoder is checked against every
-# row filter (0–4) and Adam7 interlacing, which the module's own encoder never emits.
-
-
-def _chunk(ctype: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + ctype + payload + struct.pack(">I", zlib.crc32(ctype + payload))
-
-
-def _filter_rows(rows: np.ndarray, bpp: int, filters: list[int]) -> bytes:
-    """Apply PNG filters to reconstructed rows (all known up front, so vectorisable)."""
-    out = []
-    prev = np.zeros(rows.shape[1], np.int32)
-    for row, ftype in zip(rows.astype(np.int32), filters):
-        left = np.concatenate([np.zeros(bpp, np.int32), row[:-bpp]])
-        upleft = np.concatenate([np.zeros(bpp, np.int32), prev[:-bpp]])
-        if ftype == 0:
-            pred = np.zeros_like(row)
-        elif ftype == 1:
-            pred = left
-        elif ftype == 2:
-            pred = prev
-        elif ftype == 3:
-            pred = (left + prev) // 2
-        else:
-            p = left + prev - upleft
-            pa, pb, pc = np.abs(p - left), np.abs(p - prev), np.abs(p - upleft)
-            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prev, upleft))
-        out.append(bytes([ftype]) + ((row - pred) % 256).astype(np.uint8).tobytes())
-        prev = row
-    return b"".join(out)
-
-
-def png16_bytes(values: np.ndarray, filters="random", interlace: bool = False, trns: bytes | None = None) -> bytes:
-    """A 16-bit PNG of H×W×C values (C = 1, 2, 3, 4) using the given row filters."""
-    height, width, channels = values.shape
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    bpp = 2 * channels
-    passes = [(0, 0, 1, 1)] if not interlace else iio._ADAM7
-    stream = b""
-    for x0, y0, dx, dy in passes:
-        sub = values[y0::dy, x0::dx]
-        if sub.size == 0:
-            continue
-        rows = np.ascontiguousarray(sub, dtype=">u2").view(np.uint8).reshape(sub.shape[0], -1)
-        fl = list(RNG.integers(0, 5, sub.shape[0])) if filters == "random" else [filters[i % len(filters)] for i in range(sub.shape[0])]
-        stream += _filter_rows(rows, bpp, [int(f) for f in fl])
-    ihdr = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, int(interlace))
-    parts = [iio._PNG_SIGNATURE, _chunk(b"IHDR", ihdr)]
-    if trns is not None:
-        parts.append(_chunk(b"tRNS", trns))
-    parts += [_chunk(b"IDAT", zlib.compress(stream)), _chunk(b"IEND", b"")]
-    return b"".join(parts)
 
 
 # ------------------------------------------------------------------ 8-bit round trips
@@ -247,35 +197,6 @@ def test_16bit_colour_round_trip(tmp_path: Path, channels: int) -> None:
         assert im.size == (9, 6)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (9, 17), (16, 3)])
-@pytest.mark.parametrize("channels", [1, 2, 3, 4])
-def test_decoder_handles_every_filter_and_adam7(shape: tuple[int, int], channels: int) -> None:
-    values = rand16(*shape, channels)
-    for interlace in (False, True):
-        for filters in ("random", [0, 1, 2], [3], [4], [2, 4, 3, 1]):
-            pixels, alpha = iio._decode_png16(png16_bytes(values, filters, interlace))
-            restored = pixels[..., None] if pixels.ndim == 2 else pixels
-            if alpha is not None:
-                restored = np.concatenate([restored, alpha[..., None]], axis=-1)
-            np.testing.assert_array_equal(restored, values, err_msg=f"{filters} interlace={interlace}")
-
-
-def test_wavefront_bands_join_correctly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(iio, "_WAVEFRONT_BAND_BYTES", 1)  # one row per band
-    values = rand16(11, 6, 3)
-    pixels, _ = iio._decode_png16(png16_bytes(values, [4, 3, 2, 1, 0]))
-    np.testing.assert_array_equal(pixels, values)
-
-
-def test_decoder_agrees_with_pillow_on_pillow_written_16bit_gray(tmp_path: Path) -> None:
-    y, x = np.mgrid[0:40, 0:50]
-    gray = ((x * 1000 + y * 777 + (x * y) % 97) % 65536).astype(np.uint16)  # smooth → adaptive filters
-    Image.fromarray(gray).save(tmp_path / "p.png")
-    pixels, alpha = iio._decode_png16((tmp_path / "p.png").read_bytes())
-    np.testing.assert_array_equal(pixels, gray)
-    assert alpha is None
-
-
 def test_16bit_rgb_colour_key_becomes_alpha(tmp_path: Path) -> None:
     values = np.array([[[1, 2, 3], [4, 5, 6]]], np.uint16)
     (tmp_path / "k.png").write_bytes(png16_bytes(values, [0], trns=struct.pack(">3H", 1, 2, 3)))
@@ -321,7 +242,7 @@ def test_exif_orientation_on_16bit_png(tmp_path: Path) -> None:
     data = (tmp_path / "o.png").read_bytes()
     exif = Image.Exif()
     exif[0x0112] = 6
-    chunk = _chunk(b"eXIf", exif.tobytes()[6:])
+    chunk = png_chunk(b"eXIf", exif.tobytes()[6:])
     (tmp_path / "o.png").write_bytes(data[:33] + chunk + data[33:])  # right after IHDR
     img = read_image(tmp_path / "o.png")
     np.testing.assert_array_equal(img.pixels, np.rot90(values[..., :3], -1))
@@ -451,6 +372,10 @@ def test_truncated_files_are_refused(tmp_path: Path, name: str, monkeypatch: pyt
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored afterwards
 
 
+def test_image_error_is_a_litesr_error_so_the_cli_prints_one_line() -> None:
+    assert issubclass(ImageError, LiteSRError)
+
+
 def test_errors_are_single_sentences_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / "x.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")
     with pytest.raises(ImageError) as info:
@@ -490,25 +415,11 @@ def test_pillows_bomb_error_becomes_image_error(tmp_path: Path, monkeypatch: pyt
         read_image(tmp_path / "a.png")
 
 
-# ----------------------------------------------------------------- atomic writes
-
-
-def test_atomic_write_success_leaves_only_the_target(tmp_path: Path) -> None:
-    (tmp_path / "out.png").write_bytes(b"old")
-    write_image(tmp_path / "out.png", rand8(4, 4, 3))
-    assert listing(tmp_path) == ["out.png"]
-    assert read_image(tmp_path / "out.png").pixels.shape == (4, 4, 3)
-
-
-def test_new_file_gets_normal_permissions(tmp_path: Path) -> None:
-    write_image(tmp_path / "out.png", rand8(2, 2))
-    mask = os.umask(0o022)
-    os.umask(mask)
-    assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o666 & ~mask
+# ------------------------------------------------------- atomic writes, write errors
 
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, OSError(28, "No space left on device")])
-def test_failed_write_leaves_no_target_and_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc) -> None:
+def test_write_image_failure_leaves_no_target_and_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc) -> None:
     seen: list[list[str]] = []
 
     def failing_save(self: Image.Image, fp, *args, **kwargs) -> None:
@@ -518,20 +429,23 @@ def test_failed_write_leaves_no_target_and_no_temp(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(Image.Image, "save", failing_save)
     expected = KeyboardInterrupt if exc is KeyboardInterrupt else ImageError
-    with pytest.raises(expected):
+    with pytest.raises(expected) as info:
         write_image(tmp_path / "out.png", rand8(4, 4, 3))
     assert listing(tmp_path) == []
     [[temp_name]] = seen
     assert temp_name.startswith(".out.png.") and temp_name.endswith(".tmp")
+    if expected is ImageError:
+        assert str(info.value) == f"cannot write {tmp_path / 'out.png'}: no space left on device"
+        assert info.value.__cause__ is exc
 
 
-def test_failed_write_keeps_the_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_image_failure_keeps_the_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "out.png").write_bytes(b"previous result")
 
     def failing_encode(*args, **kwargs) -> bytes:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(iio, "_encode_png16", failing_encode)
+    monkeypatch.setattr(iio, "encode_png16", failing_encode)
     with pytest.raises(KeyboardInterrupt):
         write_image(tmp_path / "out.png", rand16(4, 4, 3))
     assert listing(tmp_path) == ["out.png"]
@@ -548,15 +462,6 @@ def test_unwritable_destinations_raise_image_error(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="directory"):
         write_image(tmp_path / "dir.png", rand8(2, 2))
     assert listing(tmp_path) == ["dir.png", "file"]
-
-
-def test_permission_error_is_reported_in_plain_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def denied(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(iio.tempfile, "mkstemp", denied)  # what a read-only directory gives
-    with pytest.raises(ImageError, match=r"cannot write .*out\.png: permission denied$"):
-        write_image(tmp_path / "out.png", rand8(2, 2))
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permissions")

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import LiteSRError
-from . import evaluate, info
+from . import evaluate, info, upscale
 
-SUBCOMMANDS = (info, evaluate)
+SUBCOMMANDS = (upscale, info, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

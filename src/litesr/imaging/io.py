@@ -12,20 +12,17 @@ Why it is more than ``Image.open(...).convert("RGB")``:
   transparency, CMYK JPEGs, 16-bit PNGs from raw developers, animated GIFs, truncated
   downloads.  Each is either handled faithfully or refused with one clear sentence.
 * Pillow silently reduces 16-bit-per-channel colour PNGs to 8 bits when reading and
-  cannot write them at all (checked with Pillow 13.0: a 16-bit RGB PNG opens as mode
-  ``RGB`` holding only the high bytes, 16-bit RGBA as 8-bit ``RGBA`` and 16-bit
-  gray+alpha as 8-bit ``RGBA``).  An upscaler that claims to keep bit depth must
-  therefore carry a small PNG decoder/encoder for exactly those cases; 16-bit gray is
-  native in Pillow (mode ``I;16``) and is left to it when reading.
-* Outputs are written atomically, so an interrupted run never leaves a half-written
-  file that looks like a finished result.
+  cannot write them at all, so those go through the small codec in
+  :mod:`litesr.imaging.png16`; 16-bit gray is native in Pillow (mode ``I;16``) and is
+  left to it when reading.
+* Outputs are written atomically (:mod:`litesr.imaging.atomic`), so an interrupted run
+  never leaves a half-written file that looks like a finished result.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import struct
-import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -36,6 +33,10 @@ from typing import BinaryIO
 import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from ..errors import LiteSRError
+from .atomic import WriteError, atomic_write, os_error_reason
+from .png16 import Png16Error, decode_png16, encode_png16, png16_colour_type
 
 __all__ = [
     "ANIMATED_WARNING",
@@ -62,7 +63,6 @@ ANIMATED_WARNING = "animated image: only the first frame is upscaled"
 
 _ORIENTATION_TAG = 0x0112
 _EXIF_PREFIX = b"Exif\x00\x00"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 #: Modes Pillow uses for unsigned 16-bit gray (byte order differs, values don't).
 _GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
@@ -81,8 +81,7 @@ _TARGET_MODE = {
     "CMYK": "RGB",
     "YCbCr": "RGB",
 }
-#: PNG colour types this module decodes/encodes itself at 16 bits: gray, RGB, gray+alpha, RGBA.
-_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+#: LoadedImage.mode for each 16-bit PNG colour type (Pillow has no names for 2, 4 and 6).
 _PNG16_MODE_NAMES = {0: "I;16", 2: "RGB;16", 4: "LA;16", 6: "RGBA;16"}
 
 #: Pillow's safety switches are process-wide globals; reads hold this lock while they are
@@ -90,7 +89,7 @@ _PNG16_MODE_NAMES = {0: "I;16", 2: "RGB;16", 4: "LA;16", 6: "RGBA;16"}
 _PILLOW_GLOBALS_LOCK = threading.RLock()
 
 
-class ImageError(Exception):
+class ImageError(LiteSRError):
     """An image file cannot be read or written; the message is one sentence for the user."""
 
 
@@ -172,6 +171,7 @@ _READ_ERRORS = (
     Image.DecompressionBombError,
     Image.DecompressionBombWarning,  # raised, not warned, if the caller's filters say so
     _FormatProblem,
+    Png16Error,
 )
 
 
@@ -182,7 +182,7 @@ def _check_is_nonempty_file(source: Path) -> None:
     except FileNotFoundError:
         raise ImageError(f"cannot read {source}: no such file") from None
     except OSError as exc:
-        raise ImageError(f"cannot read {source}: {_reason(exc)}") from None
+        raise ImageError(f"cannot read {source}: {os_error_reason(exc)}") from None
     if source.is_dir():
         raise ImageError(f"cannot read {source}: it is a directory, not an image file")
     if st.st_size == 0:
@@ -213,7 +213,7 @@ def _read_error(source: Path, exc: BaseException) -> ImageError:
     prefix = f"cannot read {source}"
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return ImageError(f"{prefix}: the image is above the pixel limit; raise it with --max-pixels")
-    if isinstance(exc, _FormatProblem):
+    if isinstance(exc, (_FormatProblem, Png16Error)):
         return ImageError(f"{prefix}: {exc}")
     if isinstance(exc, UnidentifiedImageError):
         return ImageError(f"{prefix}: not a recognised image format")
@@ -222,7 +222,7 @@ def _read_error(source: Path, exc: BaseException) -> ImageError:
     if isinstance(exc, OSError) and "truncated" in str(exc):
         return ImageError(f"{prefix}: the file is truncated (incomplete download or copy?)")
     if isinstance(exc, OSError) and exc.errno is not None:
-        return ImageError(f"{prefix}: {_reason(exc)}")
+        return ImageError(f"{prefix}: {os_error_reason(exc)}")
     return ImageError(f"{prefix}: the file is corrupt or truncated ({exc or type(exc).__name__})")
 
 
@@ -257,7 +257,7 @@ def _load_opened(
         notes.append(ANIMATED_WARNING)
     icc = im.info.get("icc_profile") or None
     fmt = "JPEG" if im.format == "MPO" else im.format
-    colour_type = _png16_colour_type(source) if im.format == "PNG" else None
+    colour_type = png16_colour_type(source) if im.format == "PNG" else None
     if colour_type is not None and colour_type != 0:
         pixels, alpha, exif = _load_png16(im, source, notes)
         mode, depth = _PNG16_MODE_NAMES[colour_type], 16
@@ -351,7 +351,7 @@ def _load_png16(
     Metadata still comes from Pillow's parse of the header; orientation is applied with
     numpy because the pixels never become a Pillow image.
     """
-    pixels, alpha = _decode_png16(source.read_bytes())
+    pixels, alpha = decode_png16(source.read_bytes())
     try:
         exif_data = im.getexif()
     except Exception:  # noqa: BLE001 - same policy as _apply_exif_orientation
@@ -383,239 +383,9 @@ def _orient_array(arr: np.ndarray, orientation: int) -> np.ndarray:
     return arr if transform is None else np.ascontiguousarray(transform(arr))
 
 
-def _png16_colour_type(source: Path) -> int | None:
-    """The PNG colour type if the file is a 16-bit PNG, else None (reads only the header)."""
-    with open(source, "rb") as fh:
-        head = fh.read(29)
-    if len(head) < 29 or not head.startswith(_PNG_SIGNATURE) or head[12:16] != b"IHDR":
-        return None
-    bit_depth, colour_type = head[24], head[25]
-    return colour_type if bit_depth == 16 and colour_type in _PNG_CHANNELS else None
-
-
 def _icc_colour_space(profile: bytes) -> bytes | None:
     """The data colour space from an ICC header (``b'RGB '``, ``b'GRAY'``, ``b'CMYK'``…)."""
     return bytes(profile[16:20]) if len(profile) >= 128 else None
-
-
-# ----------------------------------------------------------- minimal 16-bit PNG codec
-#
-# Only what Pillow lacks: 16-bit-per-sample PNGs of colour types 0/2/4/6, interlaced or
-# not.  Chunk CRCs are verified and a missing IEND counts as truncation.
-
-_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-#: Sizes the wavefront bands (see _unfilter): scratch is about 3× this many bytes per band.
-_WAVEFRONT_BAND_BYTES = 1 << 24
-_IDAT_CHUNK_BYTES = 1 << 23
-
-
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """Yield (type, payload) for each chunk up to IEND, verifying lengths and CRCs."""
-    if not data.startswith(_PNG_SIGNATURE):
-        raise _FormatProblem("not a PNG file")
-    pos = len(_PNG_SIGNATURE)
-    while True:
-        if pos + 8 > len(data):
-            raise _FormatProblem("the PNG is truncated (no IEND chunk)")
-        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
-        end = pos + 12 + length
-        if end > len(data):
-            raise _FormatProblem(f"the PNG is truncated (cut off in its {ctype.decode('latin-1')} chunk)")
-        payload = data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[end - 4 : end])
-        if zlib.crc32(ctype + payload) != crc:
-            raise _FormatProblem(f"the PNG is corrupt (bad CRC in a {ctype.decode('latin-1')} chunk)")
-        yield ctype, payload
-        if ctype == b"IEND":
-            return
-        pos = end
-
-
-def _decode_png16(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
-    """Decode a 16-bit PNG to (pixels H×W or H×W×3 uint16, alpha H×W uint16 or None)."""
-    header: tuple[int, ...] | None = None
-    idat: list[bytes] = []
-    trns: bytes | None = None
-    for ctype, payload in _png_chunks(data):
-        if ctype == b"IHDR":
-            header = struct.unpack(">IIBBBBB", payload)
-        elif ctype == b"IDAT":
-            idat.append(payload)
-        elif ctype == b"tRNS":
-            trns = payload
-    if header is None or not idat:
-        raise _FormatProblem("the PNG has no IHDR or no image data")
-    width, height, depth, colour_type, _, _, interlace = header
-    if depth != 16 or colour_type not in _PNG_CHANNELS or interlace not in (0, 1):
-        raise _FormatProblem(f"not a 16-bit PNG this decoder handles (depth {depth}, colour type {colour_type})")
-    channels = _PNG_CHANNELS[colour_type]
-    bpp = 2 * channels
-    passes = [(0, 0, 1, 1)] if interlace == 0 else list(_ADAM7)
-    raw = _inflate(b"".join(idat), sum(_pass_bytes(width, height, p, bpp) for p in passes))
-    samples = np.empty((height, width, bpp), np.uint8)
-    offset = 0
-    for x0, y0, dx, dy in passes:
-        pw, ph = _pass_size(width, height, (x0, y0, dx, dy))
-        if pw == 0 or ph == 0:
-            continue
-        n = ph * (1 + pw * bpp)
-        samples[y0::dy, x0::dx] = _unfilter(np.frombuffer(raw, np.uint8, n, offset), ph, pw, bpp)
-        offset += n
-    values = samples.view(">u2").reshape(height, width, channels).astype(np.uint16)
-    return _split_png_channels(values, colour_type, trns)
-
-
-def _pass_size(width: int, height: int, adam7_pass: tuple[int, int, int, int]) -> tuple[int, int]:
-    x0, y0, dx, dy = adam7_pass
-    return max(0, -(-(width - x0) // dx)), max(0, -(-(height - y0) // dy))
-
-
-def _pass_bytes(width: int, height: int, adam7_pass: tuple[int, int, int, int], bpp: int) -> int:
-    pw, ph = _pass_size(width, height, adam7_pass)
-    return 0 if pw == 0 or ph == 0 else ph * (1 + pw * bpp)
-
-
-def _inflate(compressed: bytes, expected: int) -> bytes:
-    """zlib-decompress at most ``expected`` bytes (so a lying stream cannot balloon)."""
-    inflater = zlib.decompressobj()
-    raw = inflater.decompress(compressed, expected)
-    if len(raw) < expected:
-        raise _FormatProblem("the PNG image data is truncated")
-    return raw
-
-
-def _split_png_channels(
-    values: np.ndarray, colour_type: int, trns: bytes | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Separate colour from alpha; a tRNS colour key (types 0 and 2) becomes alpha."""
-    if colour_type in (4, 6):
-        colour = values[..., :-1]
-        alpha: np.ndarray | None = np.ascontiguousarray(values[..., -1])
-    else:
-        colour, alpha = values, None
-        if trns is not None and len(trns) == 2 * values.shape[-1]:
-            key = np.frombuffer(trns, ">u2").astype(np.uint16)
-            alpha = np.where(np.all(values == key, axis=-1), 0, 0xFFFF).astype(np.uint16)
-    if colour.shape[-1] == 1:
-        colour = colour[..., 0]
-    return np.ascontiguousarray(colour), alpha
-
-
-def _unfilter(raw: np.ndarray, height: int, width: int, bpp: int) -> np.ndarray:
-    """Undo PNG row filters; returns (H, W, bpp) uint8 reconstructed bytes.
-
-    Files that use only None/Sub/Up filters (ours, and many encoders') are undone with
-    whole-image numpy operations.  Average and Paeth depend on the pixel to the left *and*
-    the row above, so those go through a diagonal wavefront instead of a per-pixel loop.
-    """
-    rows = raw.reshape(height, 1 + width * bpp)
-    ftypes = rows[:, 0].copy()
-    if ftypes.max(initial=0) > 4:
-        raise _FormatProblem(f"the PNG is corrupt (unknown row filter {int(ftypes.max())})")
-    filtered = rows[:, 1:].reshape(height, width, bpp)
-    if ftypes.max(initial=0) <= 2:
-        return _unfilter_sub_up(filtered, ftypes)
-    out = np.empty_like(filtered)
-    prior = np.zeros((width, bpp), np.uint8)
-    band = max(1, min(height, _WAVEFRONT_BAND_BYTES // max(1, (width + height) * bpp)))
-    for r0 in range(0, height, band):
-        r1 = min(height, r0 + band)
-        out[r0:r1] = _unfilter_wavefront(filtered[r0:r1], ftypes[r0:r1], prior)
-        prior = out[r1 - 1]
-    return out
-
-
-def _unfilter_sub_up(filtered: np.ndarray, ftypes: np.ndarray) -> np.ndarray:
-    """Vectorised undo for filters 0 (None), 1 (Sub) and 2 (Up); uint8 arithmetic wraps mod 256.
-
-    Sub rows are a running sum along the row.  A run of Up rows after an "anchor" row
-    (None/Sub) is a running sum down the columns, i.e. ``P[r] - P[anchor-1]`` where ``P``
-    is the cumulative sum over rows of (anchor values, Up residuals).
-    """
-    height = filtered.shape[0]
-    base = filtered.copy()
-    sub = ftypes == 1
-    if sub.any():
-        base[sub] = np.cumsum(filtered[sub], axis=1, dtype=np.uint8)
-    up = ftypes == 2
-    if not up.any():
-        return base
-    prefix = np.cumsum(base, axis=0, dtype=np.uint8)
-    anchor = np.maximum.accumulate(np.where(up, 0, np.arange(height)))
-    # P[anchor-1], with P[-1] = 0; Up rows above the first anchor get anchor 0 and so,
-    # correctly, subtract nothing (their row above is the implicit zero row)
-    before_anchor = np.concatenate([np.zeros_like(prefix[:1]), prefix[:-1]])[anchor]
-    return prefix - before_anchor
-
-
-def _unfilter_wavefront(filtered: np.ndarray, ftypes: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """Undo any mix of filters 0–4 for one band of rows, one anti-diagonal at a time.
-
-    Pixel (i, x) needs (i, x-1), (i-1, x) and (i-1, x-1): all on the two previous
-    anti-diagonals, so each diagonal is one vectorised step.  Arrays are skewed so that
-    ``S[i + x + 2, i + 1]`` holds pixel (i, x); row 0 holds ``prior`` (the row above the
-    band) and the extra leading diagonals are the zero left border.
-    """
-    h, w, bpp = filtered.shape
-    diagonals = h + w + 1
-    skew_f = np.zeros((diagonals, h, bpp), np.int16)
-    recon = np.zeros((diagonals, h + 1, bpp), np.uint8)
-    for i in range(h):
-        skew_f[i + 2 : i + 2 + w, i] = filtered[i]
-    recon[1 : w + 1, 0] = prior
-    masks = [(ftypes == t)[:, None] for t in range(1, 5)]
-    want_avg, want_paeth = bool(masks[2].any()), bool(masks[3].any())
-    for s in range(2, h + w + 1):
-        a = recon[s - 1, 1:].astype(np.int16)  # left
-        b = recon[s - 1, :-1].astype(np.int16)  # up
-        c = recon[s - 2, :-1].astype(np.int16)  # up-left
-        pred = np.where(masks[0], a, 0) + np.where(masks[1], b, 0)
-        if want_avg:
-            pred += np.where(masks[2], (a + b) >> 1, 0)
-        if want_paeth:
-            pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
-            paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-            pred += np.where(masks[3], paeth, 0)
-        recon[s, 1:] = (skew_f[s] + pred) & 0xFF
-    out = np.empty_like(filtered)
-    for i in range(h):
-        out[i] = recon[i + 2 : i + 2 + w, i + 1]
-    return out
-
-
-def _png_chunk(ctype: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + ctype + payload + struct.pack(">I", zlib.crc32(ctype + payload))
-
-
-def _encode_png16(
-    pixels: np.ndarray, alpha: np.ndarray | None, icc_profile: bytes | None, exif: bytes | None
-) -> bytes:
-    """Encode uint16 gray/RGB (+alpha) as a 16-bit PNG: IHDR, iCCP, eXIf, IDAT…, IEND.
-
-    Rows use the Sub filter: as simple to produce as None (one vectorised difference)
-    but it compresses smooth 16-bit photos noticeably better.
-    """
-    planes = pixels[..., None] if pixels.ndim == 2 else pixels
-    if alpha is not None:
-        planes = np.concatenate([planes, alpha[..., None]], axis=-1)
-    height, width, channels = planes.shape
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    bpp = 2 * channels
-    data = np.ascontiguousarray(planes, dtype=">u2").view(np.uint8).reshape(height, width * bpp)
-    rows = np.empty((height, 1 + width * bpp), np.uint8)
-    rows[:, 0] = 1
-    rows[:, 1 : 1 + bpp] = data[:, :bpp]
-    np.subtract(data[:, bpp:], data[:, :-bpp], out=rows[:, 1 + bpp :])
-    compressed = zlib.compress(rows.tobytes(), 6)
-    out = [_PNG_SIGNATURE, _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))]
-    if icc_profile:
-        out.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
-    if exif:
-        out.append(_png_chunk(b"eXIf", exif.removeprefix(_EXIF_PREFIX)))
-    for start in range(0, len(compressed), _IDAT_CHUNK_BYTES):
-        out.append(_png_chunk(b"IDAT", compressed[start : start + _IDAT_CHUNK_BYTES]))
-    out.append(_png_chunk(b"IEND", b""))
-    return b"".join(out)
 
 
 # --------------------------------------------------------------------------- writing
@@ -657,7 +427,7 @@ def write_image(
     if fmt == "PNG" and colour.dtype == np.uint16:
 
         def write(fh: BinaryIO) -> None:
-            fh.write(_encode_png16(colour, alpha, icc, exif_bytes))
+            fh.write(encode_png16(colour, alpha, icc, exif_bytes))
 
     else:
         image = _pil_from_arrays(colour, alpha)
@@ -666,7 +436,10 @@ def write_image(
         def write(fh: BinaryIO) -> None:
             image.save(fh, format=fmt, **params)
 
-    _atomic_write(target, write)
+    try:
+        atomic_write(target, write)
+    except WriteError as exc:
+        raise ImageError(str(exc)) from exc.__cause__
     return notes
 
 
@@ -803,65 +576,6 @@ def _save_params(fmt: str, quality: int, icc: bytes | None, exif: bytes | None) 
         # colour detail an upscaler just produced
         params["subsampling"] = 0
     return params
-
-
-def _atomic_write(target: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write via ``.<name>.<random>.tmp`` + fsync + os.replace; never leave debris."""
-    directory = target.parent
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except FileNotFoundError as exc:
-        raise ImageError(f"cannot write {target}: the folder {directory} does not exist") from exc
-    except OSError as exc:
-        raise ImageError(f"cannot write {target}: {_reason(exc)}") from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _new_file_mode(target))  # mkstemp's 0600 would surprise users
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError):
-            raise ImageError(f"cannot write {target}: {_reason(exc)}") from exc
-        raise
-    _fsync_directory(directory)
-
-
-def _new_file_mode(target: Path) -> int:
-    """Keep an existing file's permissions; otherwise what open() would give (0666 & ~umask)."""
-    with contextlib.suppress(OSError):
-        return target.stat().st_mode & 0o7777
-    return 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where the OS allows (Linux)."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist the rename itself (POSIX); silently skipped where directories can't be opened."""
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _reason(exc: OSError) -> str:
-    """The OS's words for an error ("Permission denied"), not Python's repr."""
-    return exc.strerror.lower() if exc.strerror else str(exc)
 
 
 # ------------------------------------------------------------------ tensor conversion

@@ -1,0 +1,174 @@
+"""Tests for litesr.imaging.png16: the 16-bit PNG codec Pillow lacks."""
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from litesr.imaging import png16
+from litesr.imaging.png16 import Png16Error, decode_png16, encode_png16, png16_colour_type
+
+RNG = np.random.default_rng(1234)
+
+
+def rand16(*shape: int) -> np.ndarray:
+    return RNG.integers(0, 65536, shape, dtype=np.uint16)
+
+
+# ------------------------------------------------------------ independent PNG writer
+# Written separately from the module's encoder so the decoder is checked against every
+# row filter (0–4) and Adam7 interlacing, which the module's own encoder never emits.
+# tests/test_imaging_io.py imports png16_bytes and png_chunk from here.
+
+
+def png_chunk(ctype: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + ctype + payload + struct.pack(">I", zlib.crc32(ctype + payload))
+
+
+def _filter_rows(rows: np.ndarray, bpp: int, filters: list[int]) -> bytes:
+    """Apply PNG filters to reconstructed rows (all known up front, so vectorisable)."""
+    out = []
+    prev = np.zeros(rows.shape[1], np.int32)
+    for row, ftype in zip(rows.astype(np.int32), filters):
+        left = np.concatenate([np.zeros(bpp, np.int32), row[:-bpp]])
+        upleft = np.concatenate([np.zeros(bpp, np.int32), prev[:-bpp]])
+        if ftype == 0:
+            pred = np.zeros_like(row)
+        elif ftype == 1:
+            pred = left
+        elif ftype == 2:
+            pred = prev
+        elif ftype == 3:
+            pred = (left + prev) // 2
+        else:
+            p = left + prev - upleft
+            pa, pb, pc = np.abs(p - left), np.abs(p - prev), np.abs(p - upleft)
+            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prev, upleft))
+        out.append(bytes([ftype]) + ((row - pred) % 256).astype(np.uint8).tobytes())
+        prev = row
+    return b"".join(out)
+
+
+def png16_bytes(values: np.ndarray, filters="random", interlace: bool = False, trns: bytes | None = None) -> bytes:
+    """A 16-bit PNG of H×W×C values (C = 1, 2, 3, 4) using the given row filters."""
+    height, width, channels = values.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    bpp = 2 * channels
+    passes = [(0, 0, 1, 1)] if not interlace else png16._ADAM7
+    stream = b""
+    for x0, y0, dx, dy in passes:
+        sub = values[y0::dy, x0::dx]
+        if sub.size == 0:
+            continue
+        rows = np.ascontiguousarray(sub, dtype=">u2").view(np.uint8).reshape(sub.shape[0], -1)
+        fl = list(RNG.integers(0, 5, sub.shape[0])) if filters == "random" else [filters[i % len(filters)] for i in range(sub.shape[0])]
+        stream += _filter_rows(rows, bpp, [int(f) for f in fl])
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, int(interlace))
+    parts = [png16._PNG_SIGNATURE, png_chunk(b"IHDR", ihdr)]
+    if trns is not None:
+        parts.append(png_chunk(b"tRNS", trns))
+    parts += [png_chunk(b"IDAT", zlib.compress(stream)), png_chunk(b"IEND", b"")]
+    return b"".join(parts)
+
+
+def stack(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """(colour, alpha) as decode_png16 returns them → one H×W×C array."""
+    restored = pixels[..., None] if pixels.ndim == 2 else pixels
+    if alpha is not None:
+        restored = np.concatenate([restored, alpha[..., None]], axis=-1)
+    return restored
+
+
+# ------------------------------------------------------------------------ decoder
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (9, 17), (16, 3)])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_decoder_handles_every_filter_and_adam7(shape: tuple[int, int], channels: int) -> None:
+    values = rand16(*shape, channels)
+    for interlace in (False, True):
+        for filters in ("random", [0, 1, 2], [3], [4], [2, 4, 3, 1]):
+            pixels, alpha = decode_png16(png16_bytes(values, filters, interlace))
+            restored = pixels[..., None] if pixels.ndim == 2 else pixels
+            if alpha is not None:
+                restored = np.concatenate([restored, alpha[..., None]], axis=-1)
+            np.testing.assert_array_equal(restored, values, err_msg=f"{filters} interlace={interlace}")
+
+
+def test_wavefront_bands_join_correctly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(png16, "_WAVEFRONT_BAND_BYTES", 1)  # one row per band
+    values = rand16(11, 6, 3)
+    pixels, _ = decode_png16(png16_bytes(values, [4, 3, 2, 1, 0]))
+    np.testing.assert_array_equal(pixels, values)
+
+
+def test_decoder_agrees_with_pillow_on_pillow_written_16bit_gray(tmp_path: Path) -> None:
+    y, x = np.mgrid[0:40, 0:50]
+    gray = ((x * 1000 + y * 777 + (x * y) % 97) % 65536).astype(np.uint16)  # smooth → adaptive filters
+    Image.fromarray(gray).save(tmp_path / "p.png")
+    pixels, alpha = decode_png16((tmp_path / "p.png").read_bytes())
+    np.testing.assert_array_equal(pixels, gray)
+    assert alpha is None
+
+
+def test_decoder_turns_a_colour_key_into_alpha() -> None:
+    values = np.array([[[1, 2, 3], [4, 5, 6]]], np.uint16)
+    pixels, alpha = decode_png16(png16_bytes(values, [0], trns=struct.pack(">3H", 1, 2, 3)))
+    np.testing.assert_array_equal(pixels, values)
+    np.testing.assert_array_equal(alpha, [[0, 65535]])
+
+
+def test_decoder_errors_are_png16_errors() -> None:
+    good = png16_bytes(rand16(8, 8, 3), [0])
+    bad_crc = bytearray(good)
+    bad_crc[-20] ^= 0xFF  # inside IDAT
+    cases = {
+        b"GIF89a" + good[6:]: "not a PNG",
+        bytes(bad_crc): "corrupt",
+        good[: len(good) // 2]: "truncated",
+        good[:-12]: "truncated",  # IEND missing
+    }
+    for data, words in cases.items():
+        with pytest.raises(Png16Error, match=words):
+            decode_png16(data)
+    assert issubclass(Png16Error, ValueError)
+
+
+# ------------------------------------------------------------------------ encoder
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_encoder_round_trips_and_pillow_can_open_it(tmp_path: Path, channels: int) -> None:
+    values = rand16(5, 7, channels)
+    colour = values[..., 0] if channels in (1, 2) else values[..., :3]
+    alpha = values[..., -1] if channels in (2, 4) else None
+    data = encode_png16(colour, alpha, None, None)
+    np.testing.assert_array_equal(stack(*decode_png16(data)), values)
+    (tmp_path / "e.png").write_bytes(data)
+    assert png16_colour_type(tmp_path / "e.png") == {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    with Image.open(tmp_path / "e.png") as im:
+        im.load()
+        assert im.size == (7, 5)
+
+
+def test_encoder_writes_icc_and_exif_without_its_prefix(tmp_path: Path) -> None:
+    icc = b"\x00" * 16 + b"RGB " + b"\x00" * 108
+    exif = Image.Exif()
+    exif[0x010F] = "LiteSR-Test"
+    (tmp_path / "m.png").write_bytes(encode_png16(rand16(2, 2, 3), None, icc, b"Exif\x00\x00" + exif.tobytes()[6:]))
+    with Image.open(tmp_path / "m.png") as im:
+        assert im.info["icc_profile"] == icc
+        assert im.getexif()[0x010F] == "LiteSR-Test"
+
+
+def test_colour_type_is_none_for_anything_but_16bit_png(tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "8.png")
+    (tmp_path / "short.png").write_bytes(png16._PNG_SIGNATURE)
+    (tmp_path / "g16.png").write_bytes(png16_bytes(rand16(2, 2, 1), [0]))
+    assert png16_colour_type(tmp_path / "8.png") is None
+    assert png16_colour_type(tmp_path / "short.png") is None
+    assert png16_colour_type(str(tmp_path / "g16.png")) == 0
