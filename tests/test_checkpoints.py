@@ -166,8 +166,18 @@ def test_truncated_safetensors_and_garbage(tmp_path):
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         read_checkpoint(tmp_path / "m.safetensors")
     (tmp_path / "noise.pth").write_bytes(os.urandom(4096))
-    with pytest.raises(CheckpointError, match="truncated or corrupt|refused"):
+    with pytest.raises(CheckpointError, match="not a checkpoint|truncated or corrupt"):
         read_checkpoint(tmp_path / "noise.pth")
+
+
+def test_random_pickle_bytes_are_corrupt_not_malicious(tmp_path):
+    """Fuzz: damaged pickles always give the 'corrupt' sentence, never another exception."""
+    rng = torch.Generator().manual_seed(0)
+    for trial in range(300):
+        noise = torch.randint(0, 256, (512,), generator=rng, dtype=torch.uint8).numpy().tobytes()
+        (tmp_path / "noise.pth").write_bytes(b"\x80\x02" + noise)
+        with pytest.raises(CheckpointError, match="truncated or corrupt"):
+            read_checkpoint(tmp_path / "noise.pth")
 
 
 def test_weights_that_do_not_fit(tmp_path):

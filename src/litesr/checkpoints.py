@@ -11,7 +11,7 @@ import os
 import pickle
 import re
 import struct
-import tempfile
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,12 +20,13 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from .archs import SRNet
 from .archs.span import SPAN
 from .detect import detect_architecture
 from .errors import CheckpointError
+from .imaging.atomic import atomic_write
 from .spec import ArchSpec
 
 #: Keys under which training frameworks nest the weights, most preferred first
@@ -65,17 +66,28 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
 
 
 def _read_pickle(path: Path) -> Any:
+    """``torch.load(weights_only=True)``: tensors and plain containers only, never code.
+
+    The restricted unpickler names a forbidden *global* (a function or class the pickle
+    wants to call) when it refuses a file; anything else it stumbles on is damage.
+    """
+    with path.open("rb") as handle:
+        magic = handle.read(2)
+    if magic != b"PK" and magic[:1] != b"\x80":
+        raise CheckpointError(f"{path}: not a checkpoint (expected a PyTorch .pth/.pt/.ckpt or a .safetensors file)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes about unusual pickle protocols
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        text = str(error)
-        if "truncated" in text or "EOF" in text or "ran out of input" in text.lower():
-            raise CheckpointError(f"{path}: the file is truncated or corrupt") from None
-        raise CheckpointError(
-            f"{path}: refused to load: the pickle holds objects other than tensors "
-            "(it could run code); only plain weights are accepted"
-        ) from None
-    except (EOFError, RuntimeError, zipfile.BadZipFile, struct.error, OSError, ValueError, KeyError) as error:
+        if "global" in str(error).lower():
+            raise CheckpointError(
+                f"{path}: refused to load: the pickle holds objects other than tensors "
+                "(it could run code); only plain weights are accepted"
+            ) from None
+        raise CheckpointError(f"{path}: the file is truncated or corrupt") from None
+    except (EOFError, RuntimeError, zipfile.BadZipFile, struct.error, OSError, ValueError, KeyError,
+            IndexError, TypeError) as error:
         raise CheckpointError(f"{path}: the file is truncated or corrupt ({type(error).__name__})") from None
 
 
@@ -180,12 +192,5 @@ def save_safetensors(path: str | os.PathLike[str], net: SRNet, spec: ArchSpec,
     path = Path(path)
     tensors = {key: value.detach().to("cpu").contiguous() for key, value in net.state_dict().items()}
     header = {METADATA_SPEC: spec.to_json(), "format": "pt", **(metadata or {})}
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        save_file(tensors, temp_name, metadata=header)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: handle.write(save(tensors, metadata=header)))
     return path
