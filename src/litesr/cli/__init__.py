@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import LiteSRError
-from . import evaluate, info, upscale
+from . import evaluate, info, train, upscale
 
-SUBCOMMANDS = (upscale, info, evaluate)
+SUBCOMMANDS = (upscale, info, evaluate, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

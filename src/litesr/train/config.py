@@ -85,7 +85,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in result:
-            loader.duplicates.append(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}: the last value is used")
+            line = key_node.start_mark.line + 1
+            loader.duplicates.append(f"duplicate key {key!r} at line {line}: the last value is used")
         result[key] = loader.construct_object(value_node, deep=True)
     return result
 
@@ -137,7 +138,8 @@ def apply_override(raw: dict[str, Any], override: str) -> dict[str, Any]:
     key = key.strip()
     parts = key.split(".")
     if not sep or not key or any(not part.strip() for part in parts):
-        raise ConfigError(f"{source}: an override must look like key.path=value (e.g. train.optim_g.lr=1e-3)", source=source)
+        raise ConfigError(f"{source}: an override must look like key.path=value (e.g. train.optim_g.lr=1e-3)",
+                          source=source)
     parts = [part.strip() for part in parts]
     try:
         value, _ = _load_yaml_text(text)

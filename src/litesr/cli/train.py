@@ -1,0 +1,41 @@
+"""``litesr train``: run a BasicSR-style YAML recipe (also under ``torchrun -m litesr train``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..train.config import load_config
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from ..train.trainer import Trainer  # late: training pulls in the data stack
+
+    config, notes = load_config(args.config, overrides=args.set or (), strict=args.strict)
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
+    resume: bool | Path = Path(args.resume) if args.resume not in (None, "auto") else args.resume == "auto"
+    trainer = Trainer(config, resume=resume, device=args.device, progress=not args.quiet)
+    if trainer.dist.is_main and not args.quiet:
+        start = f"resuming at iteration {trainer.iteration}" if trainer.iteration else "starting"
+        print(f"{config.name}: {trainer.spec.describe()} on {trainer.device}, {start}, "
+              f"{config.train.total_iter} iterations → {trainer.folder}", file=sys.stderr)
+    exported = trainer.run(stop_at=args.stop_at)
+    if exported is not None and not args.quiet:
+        print(f"final weights: {exported}", file=sys.stderr)
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("train", help="train a model from a BasicSR-style YAML recipe")
+    parser.add_argument("config", metavar="CONFIG.yml")
+    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="STATE",
+                        help="continue from the newest training state (or from STATE)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set train.total_iter=1000 (repeatable)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    parser.add_argument("--strict", action="store_true", help="unknown config keys are errors, not warnings")
+    parser.add_argument("--stop-at", type=int, metavar="ITER",
+                        help="end this session at ITER (state saved; resume later with --resume)")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.set_defaults(handler=command_train)
