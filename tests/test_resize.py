@@ -1,7 +1,9 @@
 """MATLAB-compatible bicubic imresize: bit-exactness against MATLAB-made LR files, the
-standard bicubic baseline on Set5, and unit behaviour (shapes, dtypes, errors)."""
+standard bicubic baseline on Set5, the banded implementation against a dense-matrix one,
+unit behaviour (shapes, dtypes, errors), and the modcrop/make_lr helpers."""
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -10,7 +12,8 @@ import pytest
 from PIL import Image
 
 from conftest import shared_path
-from litesr.imaging.resize import imresize
+from litesr.imaging import resize as resize_mod
+from litesr.imaging.resize import imresize, make_lr, modcrop
 from litesr.metrics import psnr, ssim
 
 SET5 = ["baby", "bird", "butterfly", "head", "woman"]
@@ -23,11 +26,6 @@ SET14 = [
 def _load(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im)
-
-
-def _modcrop(img: np.ndarray, s: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    return img[: h - h % s, : w - w % s]
 
 
 # --------------------------------------------------------------------------------------
@@ -87,6 +85,103 @@ def test_matches_literal_matlab_transcription(scale: float, dtype: type) -> None
 
 
 # --------------------------------------------------------------------------------------
+# The banded (gather + weighted sum) implementation against the former dense one: an
+# (out x in) weight matrix per axis, mirrored duplicate taps merged, applied by matmul.
+def _dense_matrix(n_in: int, n_out: int, scale: float) -> np.ndarray:
+    idx, w = resize_mod._contributions(n_in, n_out, scale)
+    matrix = np.zeros((n_out, n_in))
+    np.add.at(matrix, (np.broadcast_to(np.arange(n_out)[:, None], idx.shape), idx), w)
+    return matrix
+
+
+def _dense_pass(img: np.ndarray, axis: int, n_out: int, scale: float, integer: bool) -> np.ndarray:
+    data = np.moveaxis(img.astype(np.float64), axis, 0)
+    out = np.tensordot(_dense_matrix(data.shape[0], n_out, scale), data, axes=(1, 0))
+    if integer:
+        out = np.floor(np.clip(out, 0, 255) + 0.5)
+    return np.moveaxis(out, 0, axis)
+
+
+def _dense_imresize(img: np.ndarray, scale: float) -> np.ndarray:
+    integer = img.dtype == np.uint8
+    oh = resize_mod._output_length(img.shape[0], scale)
+    ow = resize_mod._output_length(img.shape[1], scale)
+    out = _dense_pass(img, 0, oh, scale, integer)
+    out = _dense_pass(out, 1, ow, scale, integer)
+    return out.astype(img.dtype)
+
+
+_SIZES = [1, 2, 3, 4, 5, 7, 8, 13, 16, 31, 50]
+
+
+@pytest.mark.parametrize("scale", [1 / 8, 1 / 4, 1 / 3, 1 / 2, 2, 3, 4])
+def test_banded_equals_dense_for_integer_factors(scale: float) -> None:
+    # For the SR factors the exact results are never k + 1/2 (x2/x4/x8 weights are dyadic,
+    # so every sum is exact; x3 weights have denominators 3^k), so any summation order
+    # rounds alike and uint8 must match exactly, including tiny images where many
+    # mirrored taps fall on the same pixel.
+    rng = np.random.default_rng(10)
+    for h, w in itertools.product(_SIZES, _SIZES):
+        shape = (h, w, 3) if (h + w) % 2 else (h, w)
+        img = rng.integers(0, 256, shape).astype(np.uint8)
+        got, want = imresize(img, scale), _dense_imresize(img, scale)
+        assert got.shape == want.shape and np.array_equal(got, want), (shape, scale)
+        f = rng.normal(0.5, 0.4, shape)
+        np.testing.assert_allclose(
+            imresize(f, scale), _dense_imresize(f, scale), rtol=0, atol=1e-12
+        )
+
+
+@pytest.mark.parametrize("scale", [0.7, 0.9, 1.5, 6, 0.3])
+def test_banded_pass_matches_dense_up_to_exact_ties(scale: float) -> None:
+    # At other factors a true value can be exactly k + 1/2; then the last-bit order of
+    # the float64 sum decides the rounding, and the banded (per-tap, MATLAB-order) and
+    # the dense (merged duplicates, BLAS order) sums may differ.  Everywhere else the
+    # rounded pass is identical and the float sums agree to 1e-12.
+    rng = np.random.default_rng(11)
+    ties = 0
+    for n_in in _SIZES + [97]:
+        n_out = resize_mod._output_length(n_in, scale)
+        idx, w = resize_mod._contributions(n_in, n_out, scale)
+        data = rng.integers(0, 256, (n_in, 40)).astype(np.uint8)
+        banded = resize_mod._resize_axis(data, 0, idx, w, None)
+        dense = _dense_matrix(n_in, n_out, scale) @ data.astype(np.float64)
+        np.testing.assert_allclose(banded, dense, rtol=0, atol=1e-12)
+        rounded = resize_mod._resize_axis(data, 0, idx, w, 255.0)
+        differ = rounded != np.floor(np.clip(dense, 0, 255) + 0.5)
+        near_half = np.abs(dense - np.floor(dense) - 0.5) < 1e-9
+        assert not (differ & ~near_half).any()
+        ties += int(differ.sum())
+        f = rng.normal(0.5, 0.4, (n_in, 5))
+        np.testing.assert_allclose(
+            resize_mod._resize_axis(f, 0, idx, w, None),
+            _dense_matrix(n_in, n_out, scale) @ f, rtol=0, atol=1e-12,
+        )
+    print(f"x{scale}: {ties} rounding ties")
+    assert ties <= 5  # rare
+
+
+def test_contributions_are_a_narrow_band() -> None:
+    for scale, max_taps in [(1 / 4, 18), (1 / 3, 14), (1 / 2, 10), (2, 6), (4, 6)]:
+        idx, w = resize_mod._contributions(480, resize_mod._output_length(480, scale), scale)
+        assert idx.shape == w.shape and idx.shape[1] <= max_taps
+        assert idx.dtype == np.int64 and idx.min() >= 0 and idx.max() < 480
+        np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+        assert np.any(w != 0, axis=0).all()  # all-zero taps dropped, as MATLAB's `kill`
+    # A 1-pixel axis: every mirrored tap is pixel 0, kept as separate taps.
+    idx, w = resize_mod._contributions(1, 4, 4.0)
+    assert (idx == 0).all() and idx.shape[1] > 1
+    assert np.array_equal(imresize(np.full((1, 1), 200, np.uint8), 4), np.full((4, 4), 200))
+
+
+def test_non_contiguous_input() -> None:
+    rng = np.random.default_rng(12)
+    img = rng.integers(0, 256, (40, 30, 3)).astype(np.uint8)
+    view = img[1::2, ::-1]
+    assert np.array_equal(imresize(view, 1 / 3), imresize(np.ascontiguousarray(view), 1 / 3))
+
+
+# --------------------------------------------------------------------------------------
 # Bit-exactness against every MATLAB-made LR file shipped in ../shared.
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("set_name,names", [("Set5", SET5), ("Set14", SET14)])
@@ -95,9 +190,10 @@ def test_reproduces_matlab_lr_files(set_name: str, names: list[str], scale: int)
     same = total = 0
     max_diff = 0
     for name in names:
-        hr = _modcrop(_load(root / "HR" / f"{name}.png"), scale)
+        hr = _load(root / "HR" / f"{name}.png")
         lr = _load(root / "LR_bicubic" / f"X{scale}" / f"{name}x{scale}.png")
-        out = imresize(hr, 1 / scale)
+        out = imresize(modcrop(hr, scale), 1 / scale)
+        assert np.array_equal(make_lr(hr, scale), out)
         assert out.dtype == np.uint8
         assert out.shape == lr.shape, name  # includes gray bridge: 2-D in, 2-D out
         diff = np.abs(out.astype(np.int16) - lr.astype(np.int16))
@@ -122,7 +218,7 @@ def _set5_bicubic(scale: int, float_output: bool) -> tuple[float, float]:
     root = shared_path("data", "benchmark", "Set5")
     ps, ss = [], []
     for name in SET5:
-        hr = _modcrop(_load(root / "HR" / f"{name}.png"), scale)
+        hr = modcrop(_load(root / "HR" / f"{name}.png"), scale)
         lr = _load(root / "LR_bicubic" / f"X{scale}" / f"{name}x{scale}.png")
         if float_output:
             sr = np.clip(imresize(lr.astype(np.float64), scale), 0, 255)
@@ -264,3 +360,43 @@ def test_bad_images_raise(img: np.ndarray) -> None:
         imresize(img, 2)
     with pytest.raises(ValueError):
         imresize([[1, 2], [3, 4]], 2)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------
+# modcrop / make_lr.
+def test_modcrop_is_a_cropping_view() -> None:
+    img = np.arange(7 * 10 * 3, dtype=np.uint8).reshape(7, 10, 3)
+    for s, shape in [(1, (7, 10, 3)), (2, (6, 10, 3)), (3, (6, 9, 3)), (4, (4, 8, 3))]:
+        out = modcrop(img, s)
+        assert out.shape == shape and np.shares_memory(out, img)
+        assert np.array_equal(out, img[: shape[0], : shape[1]])
+    assert modcrop(img[..., 0], 3).shape == (6, 9)
+    assert modcrop(img, np.int64(2)).shape == (6, 10, 3)
+    assert modcrop(img, 8).shape == (0, 8, 3)
+
+
+def test_make_lr_is_imresize_of_modcrop() -> None:
+    rng = np.random.default_rng(13)
+    hr = rng.integers(0, 256, (37, 29, 3)).astype(np.uint8)
+    for s in (1, 2, 3, 4):
+        lr = make_lr(hr, s)
+        assert lr.dtype == np.uint8 and lr.shape == (37 // s, 29 // s, 3)
+        assert np.array_equal(lr, imresize(np.ascontiguousarray(modcrop(hr, s)), 1 / s))
+    assert np.array_equal(make_lr(hr, 1), hr) and make_lr(hr, 1) is not hr
+    assert make_lr(hr[..., 0], 4).shape == (9, 7)
+
+
+@pytest.mark.parametrize("scale", [0, -2, 2.0, 1.5, True, "2"])
+def test_modcrop_and_make_lr_reject_bad_scales(scale: object) -> None:
+    img = np.zeros((8, 8), np.uint8)
+    with pytest.raises(ValueError):
+        modcrop(img, scale)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        make_lr(img, scale)  # type: ignore[arg-type]
+
+
+def test_make_lr_rejects_images_smaller_than_the_scale() -> None:
+    with pytest.raises(ValueError, match="smaller than the scale"):
+        make_lr(np.zeros((3, 10, 3), np.uint8), 4)
+    with pytest.raises(ValueError):
+        modcrop(np.zeros(5, np.uint8), 2)
