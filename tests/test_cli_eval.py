@@ -13,7 +13,7 @@ from conftest import shared_path
 from PIL import Image
 
 from litesr.cli import main
-from litesr.data.benchmark import make_lr
+from litesr.imaging.resize import make_lr
 
 
 def _run(capsys, *argv):

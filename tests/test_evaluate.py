@@ -13,7 +13,8 @@ from torch.nn import functional as F
 
 import litesr
 from litesr.archs.base import SRNet
-from litesr.data.benchmark import DatasetError, make_lr, modcrop, open_benchmark
+from litesr.data.benchmark import DatasetError, open_benchmark
+from litesr.imaging.resize import make_lr, modcrop
 from litesr.evaluate import EvaluationError, SetResult, bicubic, evaluate, rounded_y
 from litesr.model import SRModel
 from litesr.spec import ArchSpec

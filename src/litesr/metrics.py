@@ -6,7 +6,8 @@ reproduce the MATLAB scripts behind published tables):
 * images are on the 0-255 scale (normally ``uint8``) and are compared as float64;
 * ``crop_border`` pixels are dropped on every side first (papers use the scale factor);
 * ``y_channel=True`` compares BT.601 luma (:func:`litesr.imaging.color.rgb_to_y`, float,
-  not rounded) instead of RGB; gray images are compared on their gray values;
+  not rounded) instead of RGB; a 2-D gray image is compared on its own gray values
+  (how gray *files* enter is the evaluation's choice, see :mod:`litesr.evaluate`);
 * PSNR = ``10 log10(255^2 / MSE)`` over all pixels and channels (``inf`` when equal);
 * SSIM uses an 11x11 Gaussian window (sigma 1.5), ``C1 = (0.01*255)^2``,
   ``C2 = (0.03*255)^2``, keeps only the 'valid' region (no padding: BasicSR filters with

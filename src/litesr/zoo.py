@@ -9,6 +9,7 @@ whose licence forbids redistribution, such as LESRCNN's).
 """
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from .spec import ArchSpec
 #: Which tag wins when a name is given without one.
 TAG_PREFERENCE: tuple[str, ...] = ("official", "litesr", "ntire2024", "community")
 #: Models tried, in order, when the user names none.
-DEFAULT_CANDIDATES: tuple[str, ...] = ("span-x4.official", "span-x4-ch52.official")
+DEFAULT_CANDIDATES: tuple[str, ...] = ("span-x4.official", "span-x4-ch52.official", "scnet-t-x4.litesr")
 WEIGHTS_DIR_ENV = "LITESR_WEIGHTS_DIR"
 
 
@@ -151,7 +152,32 @@ def _build_zoo() -> dict[str, ModelCard]:
     return {card.name: card for card in cards}
 
 
-ZOO: dict[str, ModelCard] = _build_zoo()
+def packaged_cards() -> list[ModelCard]:
+    """Cards of the weights this project trained and ships (``litesr/weights/<name>.json``).
+
+    Each JSON card names its safetensors file and records how the weights were made
+    (recipe, iterations, hardware, hours) and what they measure; see scripts/ship_weights.py.
+    """
+    folder = resources.files("litesr") / "weights"
+    if not folder.is_dir():
+        return []
+    cards = []
+    for entry in sorted(folder.iterdir(), key=lambda item: item.name):
+        if not entry.name.endswith(".json"):
+            continue
+        data = json.loads(entry.read_text())
+        extra = {key: json.dumps(value) if not isinstance(value, str) else value
+                 for key, value in data.items() if key not in CARD_FIELDS}
+        cards.append(ModelCard(
+            data["name"], ArchSpec(data["arch"], data["kwargs"]), WeightsLocation("packaged", data["file"]),
+            data["source"], data["license"], data["training_data"], data.get("set5_psnr"), data.get("notes", ""),
+            extra,
+        ))
+    return cards
+
+
+CARD_FIELDS = frozenset({"name", "arch", "kwargs", "file", "source", "license", "training_data", "set5_psnr", "notes"})
+ZOO: dict[str, ModelCard] = {**_build_zoo(), **{card.name: card for card in packaged_cards()}}
 
 
 def list_models(installed_only: bool = False) -> list[str]:

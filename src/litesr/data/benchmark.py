@@ -40,7 +40,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import LiteSRError
 from ..imaging.io import ImageError, read_image
-from ..imaging.resize import imresize
+from ..imaging.resize import make_lr, modcrop
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -48,8 +48,6 @@ __all__ = [
     "DatasetError",
     "Pair",
     "Sample",
-    "make_lr",
-    "modcrop",
     "open_benchmark",
 ]
 
@@ -90,24 +88,6 @@ class Sample:
     lr_path: Path | None
 
 
-def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
-    """Drop the last ``H mod scale`` rows and ``W mod scale`` columns (MATLAB ``modcrop``)."""
-    h, w = img.shape[:2]
-    return img[: h - h % scale, : w - w % scale]
-
-
-def make_lr(hr: np.ndarray, scale: int) -> np.ndarray:
-    """The standard LR image: MATLAB ``imresize(modcrop(hr, s), 1/s, 'bicubic')`` on uint8.
-
-    Integer input stays integer (MATLAB rounds after each 1-D pass), so the result is
-    bit-identical to the LR files distributed with Set5/Set14.
-    """
-    cropped = modcrop(hr, scale)
-    if cropped.shape[0] == 0 or cropped.shape[1] == 0:
-        raise DatasetError(f"a {hr.shape[1]}×{hr.shape[0]} image is smaller than the scale ×{scale}")
-    return imresize(np.ascontiguousarray(cropped), scale=1.0 / scale)
-
-
 @dataclass(frozen=True)
 class BenchmarkSet:
     """A benchmark set at one scale: the paired files, loaded one :class:`Sample` at a time.
@@ -142,7 +122,10 @@ class BenchmarkSet:
         pair = self.pairs[index]
         hr = modcrop(_read_pixels(pair.hr_path), self.scale)
         if pair.lr_path is None:
-            lr = make_lr(hr, self.scale)
+            try:
+                lr = make_lr(hr, self.scale)
+            except ValueError as error:
+                raise DatasetError(f"{pair.hr_path}: {error}") from None
         else:
             lr = _read_pixels(pair.lr_path)
             _check_sizes(pair, self.scale, (hr.shape[1], hr.shape[0]), (lr.shape[1], lr.shape[0]), cropped=True)

@@ -44,11 +44,12 @@ def rgb_to_y(img: np.ndarray) -> np.ndarray:
 
     Gray input: the gray values are returned unchanged, only brought to the same 0-255
     scale (``uint8`` as is, ``uint16 / 257``, float ``* 255``); the 16-235 mapping is *not*
-    applied.  This follows the literature's evaluation code: MATLAB scripts only call
-    ``rgb2ycbcr`` when ``size(im, 3) == 3`` and BasicSR's ``to_y_channel`` only converts
-    3-channel images, so a mode-L image such as Set14's ``bridge`` is compared on its own
-    gray levels.  (Expanding it to R=G=B first would give ``Y = 16 + 219 v`` instead and
-    lower its PSNR by ``20 log10(255/219)`` = 1.32 dB.)
+    applied.  That is the MATLAB scripts' convention (``rgb2ycbcr`` only when
+    ``size(im, 3) == 3``). The BasicSR/EDSR lineage instead decodes every file as colour,
+    so a mode-L image such as Set14's ``bridge`` reaches this function as R=G=B and gets
+    ``Y = 16 + 219 v``, which *raises* its PSNR by ``20 log10(255/219)`` = 1.32 dB;
+    :func:`litesr.evaluate.evaluate` chooses between the two (``gray="replicate"`` default,
+    ``gray="native"``).
     """
     img = np.asarray(img)
     if img.ndim == 3 and img.shape[2] == 1:
