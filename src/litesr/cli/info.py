@@ -27,7 +27,7 @@ def command_models(args: argparse.Namespace) -> int:
         if args.installed and not installed:
             continue
         scales = "/".join(f"×{s}" for s in card.spec.build().scales)
-        psnr = f"{card.set5_psnr:.2f}" if card.set5_psnr is not None else "—"
+        psnr = f"{card.set5_psnr:.3f}" if card.set5_psnr is not None else "—"
         rows.append([name, card.spec.arch, scales, psnr, "yes" if installed else "no", card.license])
     print(format_table(["model", "arch", "scale", "Set5 PSNR-Y", "installed", "licence"], rows))
     return 0
