@@ -5,7 +5,7 @@ unchanged: every key they use is either honoured, accepted as informational (``n
 ``dist_params``, SPAN's official ``img_range``/``rgb_mean``) or reported. LiteSR adds a few
 keys in the same style: ``HRImageDataset`` (an HR-only folder, LR made on the fly by
 MATLAB-compatible bicubic), a dataset's ``scales`` (multi-scale LESRCNN), and in ``train``
-``grad_clip``, ``precision``, ``channels_last`` and ``compile``.
+``grad_clip``, ``precision``, ``channels_last``, ``compile`` and ``weight_init``.
 
 Rules:
 
@@ -510,6 +510,7 @@ class LossOptions:
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+WEIGHT_INITS = ("official", "residual")
 
 
 @dataclass(frozen=True)
@@ -524,6 +525,7 @@ class TrainOptions:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    weight_init: str = "official"               # or "residual" (see litesr.train.init)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -537,6 +539,7 @@ class TrainOptions:
             "precision": self.precision,
             "channels_last": self.channels_last,
             "compile": self.compile,
+            "weight_init": self.weight_init,
         }
 
 
@@ -928,6 +931,7 @@ def _parse_train(section: _Section) -> TrainOptions:
         precision=section.choice("precision", PRECISIONS, "fp32"),
         channels_last=section.bool("channels_last", False),
         compile=section.bool("compile", False),
+        weight_init=section.choice("weight_init", WEIGHT_INITS, "official"),
     )
     section.done()
     return options

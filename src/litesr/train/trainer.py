@@ -32,6 +32,7 @@ from ..model import SRModel
 from .config import DatasetOptions, TrainConfig
 from .distributed import DistContext, barrier, device_for, init_distributed, mean_across_ranks, shutdown
 from .ema import ModelEMA
+from .init import apply_weight_init
 from .logbook import Logbook
 from .losses import build_pixel_loss
 from .optim import build_optimizer, build_scheduler, cosine_restarts, multistep, with_warmup
@@ -105,7 +106,7 @@ class Trainer:
             if spec.arch != self.spec.arch:
                 raise TrainingError(f"pretrain_network_g is a {spec.arch}, but network_g is a {self.spec.arch}")
             return net.train()
-        return self.spec.build().train()
+        return apply_weight_init(self.spec.build(), self.options.weight_init).train()
 
     def _schedule(self):
         scheduler = self.options.scheduler
