@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from litesr.archs.blocks import SHIFT8_OFFSETS, Conv3XC, MeanShift, Shift8, pixel_shuffle_upsampler
+from litesr.archs.blocks import SHIFT8_OFFSETS, Conv3XC, MeanShift, Shift8, pixel_shuffle_upsampler, shift8_kernel
 
 
 def reference_shift(x):
@@ -58,3 +58,28 @@ def test_pixel_shuffle_upsampler_layout(scale, out, convs):
     assert up(torch.zeros(1, 8, 3, 3)).shape == (1, out or 8, 3 * scale, 3 * scale)
     with pytest.raises(ValueError):
         pixel_shuffle_upsampler(8, 5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_shift8_channels_last_path_is_exact(dtype):
+    x = torch.randn(2, 16, 5, 6).to(dtype)
+    nhwc = x.contiguous(memory_format=torch.channels_last)
+    out = Shift8()(nhwc)
+    assert out.dtype == dtype and torch.equal(out, reference_shift(x))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast must not round a shift
+        assert torch.equal(Shift8()(nhwc.float()), reference_shift(x.float()))
+
+
+def test_shift8_kernel_is_one_hot_per_group():
+    kernel = shift8_kernel(16)
+    assert kernel.shape == (16, 1, 3, 3) and (kernel.sum(dim=(1, 2, 3)) == 1).all()
+    assert kernel[0, 0, 0, 1] == 1 and kernel[15, 0, 0, 0] == 1  # group 0 reads (-1, 0), group 7 (-1, -1)
+
+
+def test_shift8_gradients_agree_between_layouts():
+    x = torch.randn(1, 8, 4, 5, requires_grad=True)
+    y = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    weight = torch.randn(1, 8, 4, 5)
+    (Shift8()(x) * weight).sum().backward()
+    (Shift8()(y) * weight).sum().backward()
+    assert torch.equal(x.grad, y.grad.contiguous())

@@ -1,4 +1,6 @@
 """Tiling, precision and device handling of the inference runner."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -96,3 +98,114 @@ def test_precision_and_device_errors():
         assert resolve_device("auto") == torch.device("cpu")
         with pytest.raises(LiteSRError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+# --------------------------------------------------------------------------- deploy path
+
+from litesr.inference import (DeployedNet, _FloatOutput, _FullPrecision, activation_bytes_per_pixel,  # noqa: E402
+                              head_and_tail, keep_freed_host_memory, mixed_precision_copy)
+from litesr.model import SRModel  # noqa: E402
+from litesr.spec import ArchSpec  # noqa: E402
+
+TRAINING_FORMS = {
+    "scnet": ArchSpec("scnet", dict(num_feat=16, num_block=3, upscale=4, use_pixelshuffle=True)),
+    "scnet-interp": ArchSpec("scnet", dict(num_feat=16, num_block=2, upscale=3)),
+    "span": ArchSpec("span", dict(feature_channels=8, upscale=4)),
+    "lesrcnn": ArchSpec("lesrcnn", dict(scale=2, num_feat=8)),
+}
+
+
+@pytest.mark.parametrize("name", TRAINING_FORMS)
+def test_deploy_path_equals_training_form(name):
+    """Fused, channels-last, depthwise shift, inference mode: the same function (≤ 1e-4)."""
+    spec = TRAINING_FORMS[name]
+    net = _perturbed(spec.build())
+    image = torch.rand(1, 3, 23, 19)
+    with torch.no_grad():
+        expected = net(image)
+    model = SRModel(net, spec).deploy(reuse_memory=False)
+    assert isinstance(model.runner, DeployedNet) and model.runner.memory_format == torch.channels_last
+    assert (model.run(image) - expected).abs().max().item() <= 1e-4
+    tiled = upscale_tensor(model.runner, image, model.scale, tile=8)
+    assert (tiled - expected).abs().max().item() <= 1e-4
+
+
+def test_head_and_tail_are_the_image_facing_convolutions():
+    lesrcnn = LESRCNN(2, num_feat=8)
+    head, tail = head_and_tail(lesrcnn, 2)
+    assert head == [lesrcnn.sub_mean.shifter, lesrcnn.conv1[0]]
+    assert tail == [lesrcnn.conv18[0], lesrcnn.add_mean.shifter]
+    span = SPAN(feature_channels=8, upscale=4).fuse()
+    assert head_and_tail(span, 4) == ([span.conv_1.eval_conv], [span.upsampler[0]])
+
+
+def test_mixed_precision_copy_leaves_the_network_alone():
+    net = NETS["span"]()
+    mixed = mixed_precision_copy(net, 4)
+    assert isinstance(mixed.conv_1.eval_conv, _FullPrecision) and isinstance(mixed.upsampler[0], _FullPrecision)
+    assert isinstance(mixed.block_3.c2_r.eval_conv, _FloatOutput)
+    assert isinstance(net.block_3.c2_r.eval_conv, torch.nn.Conv2d)
+    eager = mixed_precision_copy(net, 4, float_activations=False)
+    assert isinstance(eager.block_3.c2_r.eval_conv, torch.nn.Conv2d) and isinstance(eager.upsampler[0], _FullPrecision)
+    image = torch.rand(1, 3, 12, 12)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mixed(image, 4)
+    reference = upscale_tensor(net, image, 4)
+    assert out.dtype == torch.float32
+    assert (out - reference).abs().max() < 0.02 * reference.abs().max()
+
+
+def test_reduced_precision_falls_back_once_per_model():
+    class Overflowing(torch.nn.Module):
+        scales, receptive_radius = (2,), 0
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 1)
+            self.calls = 0
+
+        def forward(self, x, scale):
+            self.calls += 1
+            out = torch.nn.functional.interpolate(self.conv(x).float(), scale_factor=2)
+            return out * float("inf") if torch.is_autocast_enabled("cpu") else out
+
+    net = Overflowing()
+    runner = DeployedNet(net)
+    image = torch.rand(1, 3, 6, 6)
+    with pytest.warns(PrecisionFallbackWarning, match="from now on"):
+        assert torch.isfinite(runner(image, 2, "bf16")).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second warning, and no second bf16 attempt
+        calls = net.calls
+        assert torch.isfinite(runner(image, 2, "bf16")).all()
+        assert net.calls == calls + 1
+
+
+def test_activation_estimate_sees_wide_output_resolution_layers():
+    """SCNet and LESRCNN keep 64 channels at ×4 resolution; the estimate must cover that."""
+    scnet = activation_bytes_per_pixel(SCNet(num_feat=64, num_block=1, upscale=4, use_pixelshuffle=True), 4)
+    span = activation_bytes_per_pixel(SPAN(feature_channels=48, upscale=4), 4)
+    assert scnet >= 4 * 2 * 64 * 16 and span < scnet
+
+
+def test_keep_freed_host_memory_is_harmless():
+    assert keep_freed_host_memory() in (True, False)
+    assert keep_freed_host_memory() in (True, False)  # idempotent
+    assert torch.ones(1 << 20).sum() == 1 << 20
+
+
+def test_model_to_rebuilds_the_runner_and_save_still_works(tmp_path):
+    spec = TRAINING_FORMS["scnet"]
+    model = SRModel(_perturbed(spec.build()), spec).deploy(reuse_memory=False)
+    first = model.runner
+    assert model.to("cpu").runner is not first and model.runner.memory_format == torch.channels_last
+    assert model.save(tmp_path / "m.safetensors").stat().st_size > 0
+
+
+def test_compile_is_lazy_and_keeps_a_recompile_budget():
+    """Compiling itself is minutes of CPU, so only its set-up is tested here (benchmarks/ runs it)."""
+    runner = DeployedNet(NETS["span"](), compile=True)
+    forward = runner.forward_for(torch.float32, 4)
+    assert isinstance(forward, torch._dynamo.eval_frame.OptimizedModule) and runner.compiled
+    assert torch._dynamo.config.recompile_limit >= 64
+    assert runner.forward_for(torch.float32, 4) is forward  # built once per precision

@@ -14,9 +14,11 @@ from torch.nn import functional as F
 
 from .archs import SRNet
 from .checkpoints import save_safetensors
+from .errors import LiteSRError
 from .imaging.io import from_float_tensor, to_float_tensor
 from .imaging.resize import imresize
-from .inference import upscale_tensor
+from .inference import DeployedNet, Runner, keep_freed_host_memory, upscale_tensor
+from .profile import network_device
 from .spec import ArchSpec
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
@@ -30,7 +32,9 @@ class SRModel:
 
     ``net`` is the plain ``torch.nn.Module``; ``spec`` says how to rebuild it. ``scale`` is
     the default factor and ``scales`` every factor served (the multi-scale LESRCNN serves
-    ×2, ×3 and ×4 from one network).
+    ×2, ×3 and ×4 from one network). ``runner`` is what upscaling runs: the network as it
+    is until :meth:`deploy`, then its deploy form; an ONNX Runtime model
+    (:func:`litesr.export.load_onnx`) has an :class:`~litesr.export.OrtNet` as both.
     """
 
     def __init__(self, net: SRNet, spec: ArchSpec, name: str | None = None, source: str | None = None) -> None:
@@ -38,6 +42,7 @@ class SRModel:
         self._spec = spec
         self.name = name
         self.source = source
+        self._deployed: DeployedNet | None = None
 
     def __repr__(self) -> str:
         label = self.name or self.source or self.arch
@@ -64,25 +69,51 @@ class SRModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.net.parameters()).device
+        return self.net.device if not isinstance(self.net, torch.nn.Module) else network_device(self.net)
+
+    @property
+    def runner(self) -> SRNet | Runner:
+        """What :meth:`upscale` runs: the deploy form after :meth:`deploy`, else the network."""
+        return self._deployed if self._deployed is not None else self.net
 
     def num_params(self) -> int:
         """Trainable and frozen parameters of the network in its current form."""
+        if not isinstance(self.net, torch.nn.Module):
+            return self.net.num_params
         return sum(p.numel() for p in self.net.parameters())
 
     def to(self, device: str | torch.device) -> "SRModel":
         self.net.to(device)
+        if self._deployed is not None:  # compiled graphs and precision copies are per device
+            self._deployed = DeployedNet(self.net, channels_last=self._deployed.memory_format == torch.channels_last,
+                                         compile=self._deployed.compiled)
         return self
 
-    def deploy(self) -> "SRModel":
-        """Switch once to the inference form (SPAN's Conv3XC fused into single 3×3 convs)."""
+    def deploy(self, *, channels_last: bool = True, compile: bool = False, reuse_memory: bool = True) -> "SRModel":
+        """Switch once to the inference form; the output equals the training form's (≤ 1e-4).
+
+        SPAN's Conv3XC branches are fused once into single 3×3 convs. Upscaling then feeds
+        the network channels-last tensors (``channels_last``; SCNet's shift becomes one
+        depthwise pass) under ``torch.inference_mode``, and ``compile=True`` adds
+        ``torch.compile`` (fastest, but every new input shape compiles first: seconds).
+        ``reuse_memory`` keeps freed host memory for reuse (:func:`keep_freed_host_memory`,
+        process-wide), which removes the page faults that dominate SCNet on a CPU. The
+        weights are unchanged, so :meth:`save` still writes the same file.
+        """
         self.net.fuse()
+        if isinstance(self.net, torch.nn.Module):
+            self._deployed = DeployedNet(self.net, channels_last=channels_last, compile=compile)
+        if reuse_memory and self.device.type == "cpu":
+            keep_freed_host_memory()
         return self
 
     @torch.inference_mode()
     def run(self, tensor: torch.Tensor, scale: int | None = None) -> torch.Tensor:
         """Forward a float NCHW tensor in [0, 1] in one pass; the output is not clamped."""
-        return self.net(tensor.to(self.device), self.net.check_scale(scale))
+        scale = self.net.check_scale(scale)
+        if self._deployed is None and isinstance(self.net, torch.nn.Module):
+            return self.net(tensor.to(self.device), scale)
+        return self.runner(tensor.to(self.device), scale).contiguous()
 
     def upscale(
         self,
@@ -132,7 +163,7 @@ class SRModel:
         gray = tensor.shape[1] == 1
         if gray:
             tensor = tensor.expand(-1, 3, -1, -1)
-        output = upscale_tensor(self.net, tensor, scale, tile=tile, tile_pad=tile_pad,
+        output = upscale_tensor(self.runner, tensor, scale, tile=tile, tile_pad=tile_pad,
                                 precision=precision, on_tile=on_tile)
         if gray:
             output = output.mean(dim=1, keepdim=True)
@@ -140,6 +171,8 @@ class SRModel:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the weights as safetensors, with the spec, so ``litesr.load`` needs nothing else."""
+        if not isinstance(self.net, torch.nn.Module):
+            raise LiteSRError("an ONNX Runtime model has no PyTorch weights to save; keep its .onnx file")
         return save_safetensors(path, self.net, self.spec)
 
 

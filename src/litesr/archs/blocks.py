@@ -23,26 +23,56 @@ SHIFT8_OFFSETS: tuple[tuple[int, int], ...] = (
 )
 
 
+#: Flat 3×3 tap index (row-major) that each of Shift8's groups reads: 4 is the centre.
+SHIFT8_TAPS: tuple[int, ...] = tuple((1 + dy) * 3 + (1 + dx) for dy, dx in SHIFT8_OFFSETS)
+
+
+def shift8_kernel(channels: int, dtype: torch.dtype = torch.float32,
+                  device: torch.device | str | None = None) -> torch.Tensor:
+    """The ``channels×1×3×3`` one-hot depthwise kernel that performs Shift8 as a convolution.
+
+    Built from tensor ops rather than index writes so that tracing (ONNX export) and
+    ``torch.compile`` see a constant, and cheap enough (three tiny ops) to build per call.
+    """
+    taps = torch.eye(9, dtype=dtype, device=device)[list(SHIFT8_TAPS)]
+    return taps.repeat_interleave(channels // 8, dim=0).view(channels, 1, 3, 3)
+
+
 class Shift8(nn.Module):
     """Move eight channel groups one pixel in eight directions (zero fill at the border).
 
     SCNet's only source of spatial context. Group ``k`` reads the input at offset
-    ``SHIFT8_OFFSETS[k]``. It is computed from one zero-padded copy and eight strided views
-    concatenated once, which is exact (pure data movement) and avoids the eight slice
-    writes into a zero-filled tensor that the reference code performs.
+    ``SHIFT8_OFFSETS[k]``. Both formulations below are exact (pure data movement: each
+    output is ``1·x`` plus zeros), and neither performs the reference code's zero-filled
+    copy followed by eight slice writes:
+
+    * channels-last input (the deploy path) → one depthwise 3×3 convolution with one-hot
+      kernels, run outside autocast so that it stays exact in every precision. oneDNN does
+      it in one pass over NHWC memory, where slicing would copy a strided 32-byte run per
+      pixel and group; it also exports to ONNX as a single ``Conv`` node.
+    * contiguous (NCHW) input → one zero-padded copy and eight views concatenated once.
+      In NCHW each group is a block of whole planes, so these copies are long and cheap,
+      and the depthwise convolution is the slower choice.
+
+    ``benchmarks/shift8.py`` measures the alternatives. The module has no parameters or
+    buffers, so checkpoints are unaffected.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels, height, width = x.shape[-3:]
         if channels % 8:
             raise ValueError(f"Shift8 needs a channel count divisible by 8, got {channels}")
+        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            # Autocast would round an fp32 input to bf16/fp16 here: a shift must stay exact.
+            with torch.autocast(x.device.type, enabled=False):
+                return F.conv2d(x, shift8_kernel(channels, x.dtype, x.device), padding=1, groups=channels)
         group = channels // 8
         padded = F.pad(x, (1, 1, 1, 1))
         views = [
-            padded[:, k * group:(k + 1) * group, 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+            padded[..., k * group:(k + 1) * group, 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
             for k, (dy, dx) in enumerate(SHIFT8_OFFSETS)
         ]
-        return torch.cat(views, dim=1)
+        return torch.cat(views, dim=-3)
 
 
 class Conv3XC(nn.Module):

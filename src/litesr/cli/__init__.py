@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import LiteSRError
-from . import evaluate, info, train, upscale
+from . import evaluate, export, info, profile, train, upscale
 
-SUBCOMMANDS = (upscale, info, evaluate, train)
+SUBCOMMANDS = (upscale, info, evaluate, train, profile, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

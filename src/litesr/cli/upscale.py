@@ -17,8 +17,10 @@ from ..model import SRModel
 from ..zoo import default_model
 
 
-def _load_model(args: argparse.Namespace) -> tuple[SRModel, str]:
+def _load_torch_model(args: argparse.Namespace) -> tuple[SRModel, str]:
     """The model asked for, or the default one, and how to name it to the user."""
+    if args.weights and Path(args.weights).suffix.lower() == ".onnx":
+        raise LiteSRError(f"{args.weights} is an ONNX model: add --backend onnxruntime")
     if args.weights:
         model = load(args.weights, device=resolve_device(args.device), scale=args.scale)
         return model, str(args.weights)
@@ -26,6 +28,22 @@ def _load_model(args: argparse.Namespace) -> tuple[SRModel, str]:
     model = load(name, device=resolve_device(args.device), scale=args.scale)
     label = model.name or name
     return model, label if args.model else f"{label} (default)"
+
+
+def _load_model(args: argparse.Namespace) -> tuple[SRModel, str]:
+    """As :func:`_load_torch_model`, re-backed by ONNX Runtime with ``--backend onnxruntime``.
+
+    A ``.onnx`` file (from ``litesr export``) runs as it is; any other model is exported
+    in memory first. Tiling and image handling stay LiteSR's own either way.
+    """
+    if args.backend != "onnxruntime":
+        return _load_torch_model(args)
+    from ..export import load_onnx, onnxruntime_model  # optional dependency, imported only when asked for
+
+    if args.weights and Path(args.weights).suffix.lower() == ".onnx":
+        return load_onnx(args.weights, device=resolve_device(args.device)), str(args.weights)
+    model, label = _load_torch_model(args)
+    return onnxruntime_model(model.deploy()), f"{label} via onnxruntime"
 
 
 def _tile_argument(text: str) -> int:
@@ -92,6 +110,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--tile-pad", type=int, help="tile margin (default: the model's receptive radius, seamless)")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32")
     parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                        help="inference engine (onnxruntime: pip install 'litesr[onnx]'; runs .onnx files too)")
     parser.add_argument("--alpha", choices=["bicubic", "model"], default="bicubic",
                         help="how transparency is upscaled (default: bicubic)")
     parser.add_argument("--format", choices=["png", "jpg", "webp", "same"], default="same")

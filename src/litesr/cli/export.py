@@ -1,0 +1,48 @@
+"""``litesr export``: the deploy graph as an ONNX file, checked against PyTorch with ONNX Runtime."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+
+from ..export import DEFAULT_OPSET, FP32_TOLERANCE, OnnxError, check_onnx, export_onnx
+from .profile import load_cli_model, size_argument
+
+
+def command_export(args: argparse.Namespace) -> int:
+    model, label = load_cli_model(args)
+    size = args.size
+    data = export_onnx(model, args.output, size=size, scale=args.scale, opset=args.opset,
+                       dynamic_shape=args.dynamic_shape, fp16=args.fp16)
+    shape = "any size" if args.dynamic_shape else f"{size[0]}×{size[1]} inputs"
+    print(f"wrote {args.output}: {label}, opset {args.opset}, {'fp16' if args.fp16 else 'fp32'}, {shape}, "
+          f"{len(data) / 1e6:.2f} MB")
+    if importlib.util.find_spec("onnxruntime") is None:
+        print("warning: onnxruntime is not installed, so the file was not checked (pip install 'litesr[onnx]')",
+              file=sys.stderr)
+        return 0
+    # A dynamic graph is checked at two unrelated sizes: one that matched the trace would prove little.
+    sizes = [(min(size[0], 64), min(size[1], 64)), (45, 67)] if args.dynamic_shape else [size]
+    difference = check_onnx(data, model, sizes, scale=args.scale)
+    checked = " and ".join(f"{h}×{w}" for h, w in sizes)
+    print(f"onnxruntime vs PyTorch (fp32) at {checked}: max abs diff {difference:.3g}")
+    if not args.fp16 and not difference <= FP32_TOLERANCE:
+        raise OnnxError(f"onnxruntime output differs from PyTorch by {difference:.3g} (> {FP32_TOLERANCE:g})")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("export", help="export a model's deploy graph to ONNX (checked with onnxruntime)",
+                                 description="Export the deploy graph (SPAN fused, SCNet's shift as one conv) "
+                                             "to ONNX and compare onnxruntime's output with PyTorch's.")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("-m", "--model", help="zoo name (see `litesr models`); default: the default model")
+    source.add_argument("-w", "--weights", help="a weights file (.pth/.pt/.ckpt/.safetensors)")
+    parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    parser.add_argument("--scale", type=int, help="network scale (multi-scale models; ambiguous checkpoints)")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    parser.add_argument("--dynamic-shape", action="store_true", help="accept any batch, height and width")
+    parser.add_argument("--fp16", action="store_true", help="half-precision weights and I/O (for GPU runtimes)")
+    parser.add_argument("--size", type=size_argument, default=(256, 256), metavar="HxW",
+                        help="input size of the graph (the only one accepted without --dynamic-shape; default 256x256)")
+    parser.set_defaults(handler=command_export)
