@@ -2,6 +2,7 @@
 
     python benchmarks/chart.py                      # → docs/psnr_vs_cost.png and docs/psnr_vs_cost.json
     python benchmarks/chart.py --weights-dir DIR    # where user-supplied weights live (searched recursively)
+    python benchmarks/chart.py --from-json docs/psnr_vs_cost.json   # redraw only
 
 For each installed zoo model (plus user-supplied weights found under ``--weights-dir``,
 by default ``../shared/weights``): Set5 PSNR-Y at its own scale (MATLAB-bicubic LR, HR
@@ -61,6 +62,7 @@ def draw(points: list[dict], info: dict, target: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     scales = sorted({p["scale"] for p in points})
     figure, axes = plt.subplots(len(scales), 2, figsize=(12, 4.2 * len(scales)), squeeze=False)
@@ -69,14 +71,19 @@ def draw(points: list[dict], info: dict, target: Path) -> None:
         for column, (key, label, factor) in enumerate((("macs", "MACs (G)", 1e-9),
                                                         ("latency_s", "latency (ms)", 1e3))):
             ax = axes[row][column]
-            for point in subset:
+            placed: list[float] = []  # PSNRs labelled so far, left to right: stagger labels of close points
+            for point in sorted(subset, key=lambda p: p[key]):
+                neighbours = sum(abs(psnr - point["set5_psnr"]) < 1.0 for psnr in placed)
+                placed.append(point["set5_psnr"])
                 colour = ARCH_COLOURS.get(point["arch"], "tab:gray")
                 size = 40 + point["params"] / 4000
                 ax.scatter(point[key] * factor, point["set5_psnr"], s=size, color=colour if not point["community"]
                            else "none", edgecolors=colour, linewidths=1.5, alpha=0.85, zorder=3)
                 ax.annotate(point["model"], (point[key] * factor, point["set5_psnr"]), fontsize=7,
-                            xytext=(5, 4), textcoords="offset points")
+                            xytext=(6, (6, -10, 16)[neighbours % 3]), textcoords="offset points")
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.margins(x=0.25, y=0.12)
             ax.set_xlabel(f"{label} for a 1280×720 output")
             ax.set_ylabel(f"Set5 ×{scale} PSNR-Y (dB)")
             ax.grid(True, which="both", alpha=0.3)
@@ -100,7 +107,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="intra-op threads for latency (default 1: steadiest on a shared machine)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--from-json", type=Path, help="redraw from a JSON this script wrote, measuring nothing")
     args = parser.parse_args()
+    if args.from_json:
+        data = json.loads(args.from_json.read_text())
+        draw(data["points"], data["machine"], args.out)
+        print(f"wrote {args.out}")
+        return 0
     torch.set_num_threads(args.threads)
     points = []
     for name, card in ZOO.items():

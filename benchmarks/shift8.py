@@ -6,10 +6,13 @@ On a 1×C×S×S activation (SCNet-T's body: C=64 at the LR size), in NCHW and ch
 fp32 and bf16, each round times every formulation once; the table gives medians and the
 per-round ratio to the reference (zero-filled output + eight slice writes):
 
-* ``pad + cat``     — one zero-padded copy, eight views concatenated (LiteSR, NCHW);
-* ``empty + slices``— eight slice copies into an uninitialised output, borders zeroed;
+* ``pad + cat``     — one zero-padded copy, eight views concatenated;
+* ``empty + slices``— eight slice copies into an uninitialised output, borders zeroed
+  (what ``Shift8`` does for NCHW input);
 * ``roll + mask``   — ``torch.roll`` per group and a multiply by a border mask;
-* ``depthwise conv``— a 3×3 depthwise conv with one-hot kernels (LiteSR, channels-last);
+* ``depthwise conv``— a 3×3 depthwise conv with one-hot kernels (what ``Shift8`` does for
+  channels-last input);
+* ``Shift8``        — LiteSR's module, which picks one of the two by memory layout;
 * ``Shift8 → 1×1 conv`` vs ``3×3 fused``: LiteSR's shift then SCNet's next 1×1 conv, against one
   3×3 conv whose kernel puts each input channel's 1×1 weight at its group's tap — the
   "fuse the shift into the following conv" idea (exact, but 9× the MACs).
@@ -31,25 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline import official_shift8  # noqa: E402
 from common import interleaved, machine, markdown_table  # noqa: E402
 
-from litesr.archs.blocks import SHIFT8_OFFSETS, Shift8, shift8_kernel  # noqa: E402
+from litesr.archs.blocks import SHIFT8_OFFSETS, Shift8, _shift8_slices, shift8_kernel  # noqa: E402
 
 Shift = Callable[[torch.Tensor], torch.Tensor]
 
 
-def empty_slices(x: torch.Tensor) -> torch.Tensor:
-    out = torch.empty_like(x)
+def pad_cat(x: torch.Tensor) -> torch.Tensor:
     group = x.shape[1] // 8
     height, width = x.shape[-2:]
-    for k, (dy, dx) in enumerate(SHIFT8_OFFSETS):
-        part = out[:, k * group:(k + 1) * group]
-        rows = (slice(max(dy, 0), height + min(dy, 0)), slice(max(-dy, 0), height - max(dy, 0)))
-        cols = (slice(max(dx, 0), width + min(dx, 0)), slice(max(-dx, 0), width - max(dx, 0)))
-        part[:, :, rows[1], cols[1]] = x[:, k * group:(k + 1) * group, rows[0], cols[0]]
-        if dy:
-            part[:, :, height - 1 if dy > 0 else 0, :].zero_()
-        if dx:
-            part[:, :, :, width - 1 if dx > 0 else 0].zero_()
-    return out
+    padded = F.pad(x, (1, 1, 1, 1))
+    return torch.cat([padded[:, k * group:(k + 1) * group, 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+                      for k, (dy, dx) in enumerate(SHIFT8_OFFSETS)], dim=1)
 
 
 def roll_mask(x: torch.Tensor) -> torch.Tensor:
@@ -102,8 +97,9 @@ def main() -> int:
                 x = x.contiguous(memory_format=torch.channels_last)
             kernel = fused_kernel(weight)
             shifts: dict[str, Shift] = {
-                "zero + 8 slice writes (reference)": official_shift8, "pad + cat": Shift8.forward.__get__(Shift8()),
-                "empty + slices": empty_slices, "roll + mask": roll_mask, "depthwise conv": depthwise,
+                "zero + 8 slice writes (reference)": official_shift8, "pad + cat": pad_cat,
+                "empty + slices": _shift8_slices, "roll + mask": roll_mask, "depthwise conv": depthwise,
+                "Shift8 (LiteSR)": Shift8(),
             }
             reference = official_shift8(x)
             for name, shift in shifts.items():

@@ -94,8 +94,9 @@ class SRModel:
 
         SPAN's Conv3XC branches are fused once into single 3×3 convs. Upscaling then feeds
         the network channels-last tensors (``channels_last``; SCNet's shift becomes one
-        depthwise pass) under ``torch.inference_mode``, and ``compile=True`` adds
-        ``torch.compile`` (fastest, but every new input shape compiles first: seconds).
+        depthwise pass) under ``torch.inference_mode``. ``compile=True`` adds
+        ``torch.compile``: it pays off for SPAN (its element-wise chain fuses) and not for
+        SCNet or LESRCNN (BENCHMARKS.md), and each new input shape compiles first (seconds).
         ``reuse_memory`` keeps freed host memory for reuse (:func:`keep_freed_host_memory`,
         process-wide), which removes the page faults that dominate SCNet on a CPU. The
         weights are unchanged, so :meth:`save` still writes the same file.

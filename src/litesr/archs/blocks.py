@@ -42,37 +42,47 @@ class Shift8(nn.Module):
     """Move eight channel groups one pixel in eight directions (zero fill at the border).
 
     SCNet's only source of spatial context. Group ``k`` reads the input at offset
-    ``SHIFT8_OFFSETS[k]``. Both formulations below are exact (pure data movement: each
-    output is ``1·x`` plus zeros), and neither performs the reference code's zero-filled
-    copy followed by eight slice writes:
+    ``SHIFT8_OFFSETS[k]``. Both formulations below are exact (pure data movement), and
+    neither zero-fills a whole output before writing it, as the reference code does;
+    ``python benchmarks/shift8.py`` measures them against the alternatives:
 
     * channels-last input (the deploy path) → one depthwise 3×3 convolution with one-hot
       kernels, run outside autocast so that it stays exact in every precision. oneDNN does
-      it in one pass over NHWC memory, where slicing would copy a strided 32-byte run per
-      pixel and group; it also exports to ONNX as a single ``Conv`` node.
-    * contiguous (NCHW) input → one zero-padded copy and eight views concatenated once.
-      In NCHW each group is a block of whole planes, so these copies are long and cheap,
-      and the depthwise convolution is the slower choice.
+      it in one pass over NHWC memory (where slicing copies a 32-byte run per pixel and
+      group), and it exports to ONNX as a single ``Conv`` node.
+    * contiguous (NCHW) input → eight slice copies into an uninitialised output, then only
+      the one-pixel border each group leaves uncovered is zeroed. In NCHW each group is a
+      block of whole planes, so the copies are long and this is the fastest exact form
+      (a depthwise conv is the slowest there).
 
-    ``benchmarks/shift8.py`` measures the alternatives. The module has no parameters or
-    buffers, so checkpoints are unaffected.
+    The module has no parameters or buffers, so checkpoints are unaffected.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels, height, width = x.shape[-3:]
+        channels = x.shape[-3]
         if channels % 8:
             raise ValueError(f"Shift8 needs a channel count divisible by 8, got {channels}")
         if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
             # Autocast would round an fp32 input to bf16/fp16 here: a shift must stay exact.
             with torch.autocast(x.device.type, enabled=False):
                 return F.conv2d(x, shift8_kernel(channels, x.dtype, x.device), padding=1, groups=channels)
-        group = channels // 8
-        padded = F.pad(x, (1, 1, 1, 1))
-        views = [
-            padded[..., k * group:(k + 1) * group, 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
-            for k, (dy, dx) in enumerate(SHIFT8_OFFSETS)
-        ]
-        return torch.cat(views, dim=-3)
+        return _shift8_slices(x)
+
+
+def _shift8_slices(x: torch.Tensor) -> torch.Tensor:
+    """Shift8 as eight slice copies into an empty tensor plus zeroed border lines."""
+    group, (height, width) = x.shape[-3] // 8, x.shape[-2:]
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    for k, (dy, dx) in enumerate(SHIFT8_OFFSETS):
+        source = x[..., k * group:(k + 1) * group, :, :]
+        target = out[..., k * group:(k + 1) * group, :, :]
+        target[..., max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)] = \
+            source[..., max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)]
+        if dy:
+            target[..., height - 1 if dy > 0 else 0, :] = 0
+        if dx:
+            target[..., :, width - 1 if dx > 0 else 0] = 0
+    return out
 
 
 class Conv3XC(nn.Module):
