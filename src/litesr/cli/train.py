@@ -11,15 +11,21 @@ from ..train.config import load_config
 def command_train(args: argparse.Namespace) -> int:
     from ..train.trainer import Trainer  # late: training pulls in the data stack
 
-    config, notes = load_config(args.config, overrides=args.set or (), strict=args.strict)
+    overrides = list(args.set or ())
+    if args.time_budget is not None:
+        overrides.append(f"train.time_budget={args.time_budget}")
+    config, notes = load_config(args.config, overrides=overrides, strict=args.strict)
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     resume: bool | Path = Path(args.resume) if args.resume not in (None, "auto") else args.resume == "auto"
     trainer = Trainer(config, resume=resume, device=args.device, progress=not args.quiet)
     if trainer.dist.is_main and not args.quiet:
         start = f"resuming at iteration {trainer.iteration}" if trainer.iteration else "starting"
+        budget = config.train.time_budget
+        length = (f"{config.train.total_iter} iterations" if not budget or trainer.iteration
+                  else f"as many iterations as fit {budget:g} s")
         print(f"{config.name}: {trainer.spec.describe()} on {trainer.device}, {start}, "
-              f"{config.train.total_iter} iterations → {trainer.folder}", file=sys.stderr)
+              f"{length} → {trainer.folder}", file=sys.stderr)
     exported = trainer.run(stop_at=args.stop_at)
     if exported is not None and not args.quiet:
         print(f"final weights: {exported}", file=sys.stderr)
@@ -37,5 +43,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--strict", action="store_true", help="unknown config keys are errors, not warnings")
     parser.add_argument("--stop-at", type=int, metavar="ITER",
                         help="end this session at ITER (state saved; resume later with --resume)")
+    parser.add_argument("--time-budget", metavar="DURATION",
+                        help="fit the run to a wall-clock budget, e.g. 8m or 1.5h: total_iter is set from the "
+                             "measured speed and the schedule stretched to it (same as train.time_budget)")
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.set_defaults(handler=command_train)

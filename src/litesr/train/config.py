@@ -27,7 +27,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -479,6 +479,10 @@ class MultiStepLROptions:
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "milestones": list(self.milestones), "gamma": self.gamma}
 
+    def stretched(self, factor: float) -> MultiStepLROptions:
+        """The same schedule over ``factor`` × as many iterations (milestones scaled)."""
+        return replace(self, milestones=_stretch(self.milestones, factor, increasing=True))
+
 
 @dataclass(frozen=True)
 class CosineAnnealingRestartLROptions:
@@ -490,6 +494,19 @@ class CosineAnnealingRestartLROptions:
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "periods": list(self.periods), "restart_weights": list(self.restart_weights),
                 "eta_min": self.eta_min}
+
+    def stretched(self, factor: float) -> CosineAnnealingRestartLROptions:
+        """The same schedule over ``factor`` × as many iterations (periods scaled)."""
+        return replace(self, periods=_stretch(self.periods, factor))
+
+
+def _stretch(iterations: tuple[int, ...], factor: float, *, increasing: bool = False) -> tuple[int, ...]:
+    """Scale iteration counts, keeping each ≥ 1 (and, for milestones, strictly increasing)."""
+    out: list[int] = []
+    for value in iterations:
+        floor = out[-1] + 1 if increasing and out else 1
+        out.append(max(round(value * factor), floor))
+    return tuple(out)
 
 
 SchedulerOptions = MultiStepLROptions | CosineAnnealingRestartLROptions
@@ -526,6 +543,7 @@ class TrainOptions:
     channels_last: bool = False
     compile: bool = False
     weight_init: str = "official"               # or "residual" (see litesr.train.init)
+    time_budget: float | None = None            # seconds: fit total_iter to it (litesr.train.budget)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -540,6 +558,7 @@ class TrainOptions:
             "channels_last": self.channels_last,
             "compile": self.compile,
             "weight_init": self.weight_init,
+            "time_budget": self.time_budget,
         }
 
 
@@ -932,9 +951,32 @@ def _parse_train(section: _Section) -> TrainOptions:
         channels_last=section.bool("channels_last", False),
         compile=section.bool("compile", False),
         weight_init=section.choice("weight_init", WEIGHT_INITS, "official"),
+        time_budget=_duration(section, "time_budget"),
     )
     section.done()
     return options
+
+
+def _duration(section: _Section, name: str) -> float | None:
+    """Seconds from a number (seconds) or a string with a unit: ``"90s"``, ``"8m"``, ``"1.5h"``."""
+    value = section.take(name)
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as error:
+        section.fail(name, str(error))
+    return seconds
+
+
+def parse_duration(value: Any) -> float:
+    """``480``, ``"480"``, ``"90s"``, ``"8m"``, ``"1.5h"`` → seconds (> 0)."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    text = str(value).strip().lower()
+    match = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)", text) if not isinstance(value, bool) else None
+    if match is None or float(match[1]) <= 0:
+        raise ValueError(f"must be a positive duration such as 480, '90s', '8m' or '1.5h', got {value!r}")
+    return float(match[1]) * units[match[2] or "s"]
 
 
 def _parse_scheduler(section: _Section, total_iter: int) -> SchedulerOptions:

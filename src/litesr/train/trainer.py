@@ -2,7 +2,8 @@
 
 One :class:`Trainer` owns a run: it builds the network, data, optimiser, schedule, loss and
 EMA from a :class:`TrainConfig`, resumes from the newest training state when asked, and
-then steps until ``total_iter`` — validating every ``val_freq`` iterations, saving a state
+then steps until ``total_iter`` (or fits ``total_iter`` to ``time_budget``, see
+:mod:`.budget`) — validating every ``val_freq`` iterations, saving a state
 every ``save_checkpoint_freq`` (atomically) and exporting the final weights as safetensors.
 Only rank 0 logs, validates and saves.
 """
@@ -13,7 +14,7 @@ import copy
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from ..errors import LiteSRError
 from ..evaluate import evaluate
 from ..model import SRModel
 from .config import DatasetOptions, TrainConfig
+from .budget import TimeBudget
 from .distributed import DistContext, barrier, device_for, init_distributed, mean_across_ranks, shutdown
 from .ema import ModelEMA
 from .init import apply_weight_init
@@ -69,6 +71,9 @@ class Trainer:
         self.options = config.train
         self.dist: DistContext = init_distributed(torch.device("cuda" if device == "auto" and torch.cuda.is_available()
                                                                else "cpu" if device == "auto" else device))
+        if self.options.time_budget and self.dist.enabled:
+            raise TrainingError("train.time_budget is for single-process runs: under torchrun the ranks would "
+                                "disagree on when to stop; set train.total_iter instead")
         self.device = device_for(self.dist, device)
         self.folder = Path(config.experiment_dir)
         self.progress = progress and self.dist.is_main
@@ -160,6 +165,25 @@ class Trainer:
         self.best = dict(state.get("best", {}))
         restore_rng_states(state["rng"])
 
+    def _fit_to(self, total: int) -> None:
+        """Make the run ``total`` iterations long, stretching the schedule's shape to it.
+
+        Called once by a time-budgeted run; warm-up keeps its length (it is about the first
+        steps' stability, not the run's length). The experiment's ``config.yml`` is
+        rewritten, so resuming with it continues the same schedule.
+        """
+        factor = total / self.options.total_iter
+        scheduler = self.options.scheduler.stretched(factor) if self.options.scheduler else None
+        self.options = replace(self.options, total_iter=total, scheduler=scheduler)
+        self.config = replace(self.config, train=self.options)
+        self.scheduler.lr_lambdas = [self._schedule()]
+        self._write_config()
+
+    def _write_config(self) -> None:
+        if self.dist.is_main:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / "config.yml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+
     def _save_state(self) -> Path | None:
         if not self.dist.is_main:
             return None
@@ -208,13 +232,18 @@ class Trainer:
 
         ``stop_at`` ends the session early at that iteration (saving a state, exporting
         nothing), so a long run can be split across sessions with the schedule unchanged.
+        With ``train.time_budget`` a fresh run sets ``total_iter`` from its measured speed;
+        a resumed one keeps its length. Either way the run stops at the deadline, saves a
+        state and exports the weights it has reached.
         """
         total = self.options.total_iter
         end = min(total, stop_at) if stop_at is not None else total
         logbook = Logbook(self.folder, self.config.logger.use_tb_logger) if self.dist.is_main else None
-        if self.dist.is_main:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / "config.yml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        self._write_config()
+        budget = TimeBudget(self.options.time_budget) if self.options.time_budget else None
+        if budget is not None and self.iteration > 0:
+            budget.calibrated = True  # a resumed run keeps the length it was given
+        out_of_time = False
         batches = self._batches()
         bar = tqdm(total=total, initial=self.iteration, disable=not self.progress, unit="it", dynamic_ncols=True)
         window_loss, window_start, window_steps = 0.0, time.perf_counter(), 0
@@ -238,14 +267,30 @@ class Trainer:
                 if self._due(self.config.logger.save_checkpoint_freq, total):
                     self._save_state()
                     barrier(self.dist)
+                if budget is not None:
+                    fitted = budget.calibrated_total(self.iteration)
+                    if fitted is None and not budget.calibrated and self.iteration >= total // 4:
+                        fitted = 2 * total  # still measuring: keep the schedule near its start
+                    if fitted is not None and fitted != total:
+                        self._fit_to(fitted)
+                        total, end = fitted, min(fitted, stop_at) if stop_at is not None else fitted
+                        bar.total = total
+                        if budget.calibrated:
+                            tqdm.write(f"[iter {self.iteration}] time budget: the run will be {total} iterations")
+                    if budget.expired() and self.iteration < end:
+                        out_of_time = True
+                        tqdm.write(f"[iter {self.iteration}] time budget spent: stopping before {total}")
+                        self._validate(logbook)
+                        break
         finally:
             bar.close()
             if logbook:
                 logbook.close()
         if self.iteration < total:
             self._save_state()
-            shutdown(self.dist)
-            return None
+            if not out_of_time:
+                shutdown(self.dist)
+                return None
         exported = self.export(self.folder / "models" / f"{self.config.name}.safetensors")
         shutdown(self.dist)
         return exported
