@@ -30,10 +30,21 @@ declare -A recipe=(
   [span-ch48-x3]="configs/span-ch48-x3_cpu.yml --set datasets.train.gt_size=192"
   [lesrcnn-ms]="configs/lesrcnn-ms_cpu.yml --set train.optim_g.lr=3e-4"
 )
+# A second cycle (PRETRAIN=DIR holding <name>.safetensors from an earlier session): start from
+# those weights with a fresh, fitted cosine schedule at half the recipe's peak learning rate.
+declare -A restart_lr=([scnet-t-x2]=5e-4 [scnet-t-x3]=5e-4 [scnet-t-x4]=5e-4 [span-ch48-x3]=2.5e-4
+                       [lesrcnn-ms]=1.5e-4)
+if [ -n "${MODELS:-}" ]; then  # a subset, e.g. MODELS="scnet-t-x2 span-ch48-x3"
+  for name in "${!recipe[@]}"; do [[ " $MODELS " == *" $name "* ]] || unset "recipe[$name]"; done
+fi
 declare -A pid=()
 for name in "${!recipe[@]}"; do
   # shellcheck disable=SC2086  # the recipe string holds the config path and its own overrides
-  python3 -m litesr train ${recipe[$name]} "${common[@]}" --set path.experiments_root="$RUNS/$name" --set name="$name-gpu" \
+  cycle=()
+  if [ -n "${PRETRAIN:-}" ] && [ -f "$PRETRAIN/$name.safetensors" ]; then
+    cycle=(--set path.pretrain_network_g="$PRETRAIN/$name.safetensors" --set train.optim_g.lr="${restart_lr[$name]}")
+  fi
+  python3 -m litesr train ${recipe[$name]} "${common[@]}" "${cycle[@]}" --set path.experiments_root="$RUNS/$name" --set name="$name-gpu" \
     --device "$DEVICE" -q >"$RUNS/$name.log" 2>&1 &
   pid[$name]=$!
 done

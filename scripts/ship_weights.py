@@ -7,6 +7,10 @@ protocol (PSNR/SSIM on Y, border = scale, MATLAB-made LR), measured here with
 
     python scripts/ship_weights.py train_state/scnet-t-x4 --name scnet-t-x4.litesr \\
         --hours 2.1 --hardware "2 vCPU AMD EPYC (Zen 4), bf16" [--weights best] [--status final]
+
+``--fuse`` ships the deploy form (SPAN: each Conv3XC folded into one 3×3 conv, a quarter
+of the size; the output agrees to ~1e-5); ``--recipe``/``--iterations`` describe runs made
+of several stages (e.g. a CPU run continued on a GPU), whose last experiment folder is given.
 """
 from __future__ import annotations
 
@@ -48,17 +52,25 @@ def main() -> None:
     parser.add_argument("--hours", type=float, required=True, help="wall-clock hours of training so far")
     parser.add_argument("--hardware", required=True)
     parser.add_argument("--status", default="final", help="final, or e.g. 'intermediate: 1500 of 6000 iterations'")
+    parser.add_argument("--fuse", action="store_true", help="ship the deploy (fused) form")
+    parser.add_argument("--recipe", help="the recipe, when more than the experiment's config name (several stages)")
+    parser.add_argument("--iterations", type=int, help="iterations of all stages together (default: this experiment's)")
     args = parser.parse_args()
 
     config = yaml.safe_load((args.experiment / "config.yml").read_text())
     models = args.experiment / "models"
     weights = models / ("best.safetensors" if args.weights == "best" else f"{config['name']}.safetensors")
-    model = litesr.load(weights)
-    metrics = measure(weights, model.scales)
-    main_scale = model.scale if len(model.scales) == 1 else model.scales[0]
     stem = args.name.split(".")[0]
+    shipped = WEIGHTS_DIR / f"{stem}.safetensors"
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(weights, WEIGHTS_DIR / f"{stem}.safetensors")
+    model = litesr.load(weights)
+    if args.fuse:
+        model.deploy().save(shipped)
+    else:
+        shutil.copyfile(weights, shipped)
+    model = litesr.load(shipped)
+    metrics = measure(shipped, model.scales)
+    main_scale = model.scale if len(model.scales) == 1 else model.scales[0]
     train_set = config["datasets"]["train"]
     card = {
         "name": args.name,
@@ -70,8 +82,8 @@ def main() -> None:
         "training_data": f"{train_set['name']}: {train_set['dataroot_gt']}",
         "set5_psnr": metrics[f"Set5_x{main_scale}"]["psnr"],
         "notes": f"{args.status}; see the card's metrics for Set5/Set14/B100",
-        "recipe": config["name"],
-        "iterations": last_iteration(args.experiment),
+        "recipe": args.recipe or config["name"],
+        "iterations": args.iterations or last_iteration(args.experiment),
         "total_iter": config["train"]["total_iter"],
         "hours": args.hours,
         "hardware": args.hardware,

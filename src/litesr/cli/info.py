@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from .. import load
-from ..zoo import ZOO
+from ..errors import ModelNotFoundError
+from ..zoo import ZOO, ModelCard, resolve
 from .table import format_table
 
 
@@ -17,7 +20,34 @@ def command_info(args: argparse.Namespace) -> int:
         print(f"  {key}: {value}")
     print(f"scale:        {', '.join(f'×{s}' for s in model.scales)}")
     print(f"parameters:   {model.num_params():,} ({trainable:,} trainable)")
+    card = _card_for(args.weights)
+    if card is not None:
+        _print_card(card)
     return 0
+
+
+def _card_for(name: str) -> ModelCard | None:
+    """The zoo card of a model named (not given as a file), else None."""
+    if Path(name).exists():
+        return None
+    try:
+        return resolve(name)
+    except ModelNotFoundError:
+        return None
+
+
+def _print_card(card: ModelCard) -> None:
+    """The card's provenance: where the weights come from and what they measure."""
+    print(f"zoo card:     {card.name}")
+    rows = [("source", card.source), ("licence", card.license), ("training data", card.training_data),
+            ("Set5 PSNR-Y", f"{card.set5_psnr:.3f} dB" if card.set5_psnr is not None else None)]
+    rows += [(key, value) for key, value in card.extra.items() if key not in ("metrics", "kwargs")]
+    for key, value in rows:
+        if value:
+            print(f"  {key}: {value}")
+    if "metrics" in card.extra:
+        for bench, result in json.loads(card.extra["metrics"]).items():
+            print(f"  {bench}: {result['psnr']:.3f} dB / SSIM {result['ssim']:.4f}")
 
 
 def command_models(args: argparse.Namespace) -> int:
