@@ -147,6 +147,8 @@ def test_mixed_precision_copy_leaves_the_network_alone():
     assert isinstance(net.block_3.c2_r.eval_conv, torch.nn.Conv2d)
     eager = mixed_precision_copy(net, 4, float_activations=False)
     assert isinstance(eager.block_3.c2_r.eval_conv, torch.nn.Conv2d) and isinstance(eager.upsampler[0], _FullPrecision)
+    # SPAN's fusion conv before the upsampler is precision-sensitive (measured: see SPAN)
+    assert isinstance(mixed.conv_cat, _FullPrecision) and isinstance(eager.conv_cat, _FullPrecision)
     image = torch.rand(1, 3, 12, 12)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = mixed(image, 4)
@@ -209,3 +211,12 @@ def test_compile_is_lazy_and_keeps_a_recompile_budget():
     assert isinstance(forward, torch._dynamo.eval_frame.OptimizedModule) and runner.compiled
     assert torch._dynamo.config.recompile_limit >= 64
     assert runner.forward_for(torch.float32, 4) is forward  # built once per precision
+
+
+def test_span_keeps_fp32_activations_under_reduced_precision_even_eagerly():
+    span, scnet = NETS["span"]().fuse(), NETS["scnet"]()
+    assert span.float_activations_in_reduced_precision and not scnet.float_activations_in_reduced_precision
+    forward = DeployedNet(span).forward_for(torch.bfloat16, 4)
+    assert isinstance(forward.net.block_3.c2_r.eval_conv, _FloatOutput)
+    forward = DeployedNet(scnet).forward_for(torch.bfloat16, 4)
+    assert not any(isinstance(m, _FloatOutput) for m in forward.net.modules())

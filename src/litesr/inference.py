@@ -24,6 +24,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from .archs.base import SRNet
 from .errors import LiteSRError
 from .profile import LayerRecord, network_device, trace_layers
 
@@ -194,13 +195,14 @@ def head_and_tail(net: nn.Module, scale: int, channels: int = 3) -> tuple[list[n
 def mixed_precision_copy(net: nn.Module, scale: int, channels: int = 3, float_activations: bool = True) -> nn.Module:
     """A copy of ``net`` laid out for reduced precision under autocast.
 
-    The head and tail convolutions (:func:`head_and_tail`) stay fp32 throughout; the
-    others compute in the autocast dtype and, with ``float_activations``, hand on fp32
-    (:class:`_FloatOutput`). The copy is what runs, so the original network is left
-    untouched for fp32 passes and for saving.
+    The head and tail convolutions (:func:`head_and_tail`) and the network's own
+    ``precision_sensitive_layers`` stay fp32 throughout; the others compute in the autocast
+    dtype and, with ``float_activations``, hand on fp32 (:class:`_FloatOutput`). The copy
+    is what runs, so the original network is left untouched for fp32 passes and for saving.
     """
     head, tail = head_and_tail(net, scale, channels)
-    full = {id(module) for module in head + tail}
+    sensitive = net.precision_sensitive_layers() if isinstance(net, SRNet) else []
+    full = {id(module) for module in head + tail + sensitive}
     names = {id(module): name for name, module in net.named_modules()}
     wrap = {names[id(m)]: (_FullPrecision if id(m) in full else _FloatOutput)
             for m in net.modules() if isinstance(m, nn.Conv2d) and (float_activations or id(m) in full)}
@@ -236,8 +238,9 @@ class DeployedNet:
       (element-wise chains fused, conv + activation fused); the first call per input shape
       compiles (seconds);
     * reduced precision runs a :func:`mixed_precision_copy` under autocast: image-facing
-      layers in fp32 always, activations in fp32 when compiled (free there) and in the
-      reduced dtype eagerly (where fp32 ones would cost more than bf16 saves). If a pass
+      layers (and the network's ``precision_sensitive_layers``) in fp32 always,
+      activations in fp32 when compiled (free there) or when the architecture asks for it
+      (SPAN), else in the reduced dtype (where fp32 ones would cost more than bf16 saves). If a pass
       produces NaN/inf it is redone in fp32, and that precision is not tried again for
       this model (a per-model fp32 fallback, warned once).
 
@@ -280,8 +283,9 @@ class DeployedNet:
                     channels: int = 3) -> Callable[[torch.Tensor, int], torch.Tensor]:
         """The callable that runs a pass in ``dtype``, built on first use."""
         if dtype not in self._forwards:
+            float_activations = self.compiled or getattr(self.net, "float_activations_in_reduced_precision", False)
             net = self.net if dtype == torch.float32 else mixed_precision_copy(
-                self.net, scale, channels, float_activations=self.compiled)
+                self.net, scale, channels, float_activations=float_activations)
             forward: Callable[[torch.Tensor, int], torch.Tensor] = _Autocast(net, dtype)
             if self.compiled:
                 # Dynamo's per-function recompile budget (8) is shared by every compiled
