@@ -226,7 +226,8 @@ def main() -> int:
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument("--no-psnr", action="store_true")
     parser.add_argument("--only-rss", action="store_true", help="only the tiled-upscale peak-RSS measurement")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, help="where the JSON/Markdown results go (default benchmarks/results; "
+                                                 "a --quick run writes only where --out says)")
     parser.add_argument("--tiled-rss", choices=MODEL_KEYS, help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -251,7 +252,9 @@ def main() -> int:
     results["tiled_rss"] = [] if args.no_rss else [tiled_rss(key, "fp32") for key in keys]
     text = report(results)
     print(text)
-    if not args.quick:
+    if args.out is None and not args.quick:
+        args.out = REPO / "benchmarks" / "results"
+    if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         (args.out / f"speed-{stamp}.json").write_text(json.dumps(results, indent=1))
