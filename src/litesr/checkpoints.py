@@ -6,7 +6,6 @@ refuses anything but tensors and plain containers. Every failure becomes a one-s
 """
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import re

@@ -16,6 +16,8 @@ Rules:
   sentence naming the file and the key path.
 * Numbers are read the YAML 1.2 way as well: ``1e-3`` is a float even without BasicSR's
   ``!!float`` tag, and a whole float (``!!float 5e3``) is accepted where an int is expected.
+* Reading the YAML and ``--set`` overrides lives in :mod:`.yaml_options`, typed key access
+  in :mod:`.sections`; this module is the schema and its parsing.
 * Paths are kept as written (relative paths are relative to the working directory, as in
   BasicSR) and are not checked here: placeholders like ``Path to your data`` parse, and
   fail later, when the data is opened.
@@ -26,10 +28,10 @@ import inspect
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
@@ -38,8 +40,9 @@ from ..archs.blocks import DIV2K_RGB_MEAN
 from ..archs.lesrcnn import LESRCNN_SCALES
 from ..archs.scnet import SCNET_SCALES
 from ..archs.span import SPAN_IMG_RANGE, SPAN_SCALES
-from ..errors import LiteSRError
 from ..spec import ArchSpec
+from .sections import REQUIRED, Context, Section, as_int, float_list, int_list, path_list
+from .yaml_options import ConfigError, apply_override, describe, read_yaml
 
 __all__ = [
     "ConfigError", "CosineAnnealingRestartLROptions", "DatasetOptions", "LoggerOptions",
@@ -47,288 +50,6 @@ __all__ = [
     "PathOptions", "TrainConfig", "TrainOptions", "ValOptions", "apply_override", "load_config",
     "parse_config", "read_yaml",
 ]
-
-
-class ConfigError(LiteSRError):
-    """An option file (or a ``--set`` override) that LiteSR cannot run as written.
-
-    ``key`` is the dotted path of the offending key (``train.optim_g.lr``) where there is
-    one, ``source`` the file name.
-    """
-
-    def __init__(self, message: str, key: str | None = None, source: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
-        self.source = source
-
-
-# --------------------------------------------------------------------------------------------
-# YAML reading
-# --------------------------------------------------------------------------------------------
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-3`` as a float and records duplicate keys."""
-
-    duplicates: list[str]
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    result: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in result:
-            line = key_node.start_mark.line + 1
-            loader.duplicates.append(f"duplicate key {key!r} at line {line}: the last value is used")
-        result[key] = loader.construct_object(value_node, deep=True)
-    return result
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-
-
-def _load_yaml_text(text: str) -> tuple[Any, list[str]]:
-    loader = _Loader(text)
-    loader.duplicates = []
-    try:
-        return loader.get_single_data(), loader.duplicates
-    finally:
-        loader.dispose()
-
-
-def read_yaml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[str]]:
-    """The raw option dict of ``path`` plus warnings about duplicate keys."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: no such option file", source=source) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{source}: cannot read the option file ({error})", source=source) from None
-    try:
-        data, duplicates = _load_yaml_text(text)
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(f"{source}: invalid YAML{line}: {problem}", source=source) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the option file must be a mapping of keys, got {_kind(data)}", source=source)
-    return data, [f"{source}: {message}" for message in duplicates]
-
-
-def apply_override(raw: dict[str, Any], override: str) -> dict[str, Any]:
-    """Apply one ``key.path=value`` override to the raw option dict, in place (and return it).
-
-    The value is parsed as YAML (``true``, ``1e-3``, ``[1, 2]``, ``~`` and ``''`` for null all
-    work). Missing sections along the path are created; a path through a non-section value
-    is an error. Lists are replaced whole (``train.scheduler.milestones=[1000,2000]``).
-    """
-    source = f"--set {override}"
-    key, sep, text = override.partition("=")
-    key = key.strip()
-    parts = key.split(".")
-    if not sep or not key or any(not part.strip() for part in parts):
-        raise ConfigError(f"{source}: an override must look like key.path=value (e.g. train.optim_g.lr=1e-3)",
-                          source=source)
-    parts = [part.strip() for part in parts]
-    try:
-        value, _ = _load_yaml_text(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"{source}: {key}: the value {text!r} is not valid YAML", key=key, source=source) from None
-    node = raw
-    for depth, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        elif not isinstance(child, dict):
-            where = ".".join(parts[: depth + 1])
-            raise ConfigError(f"{source}: {where} is {_kind(child)}, not a section, so {key} cannot be set",
-                              key=where, source=source)
-        node = child
-    node[parts[-1]] = value
-    return raw
-
-
-# --------------------------------------------------------------------------------------------
-# Reading helpers
-# --------------------------------------------------------------------------------------------
-
-_REQUIRED: Any = object()
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, (list, tuple)):
-        return f"a list {list(value)!r}"
-    if isinstance(value, dict):
-        return "a section"
-    return f"a {type(value).__name__}"
-
-
-class _Context:
-    def __init__(self, source: str, strict: bool) -> None:
-        self.source = source
-        self.strict = strict
-        self.warnings: list[str] = []
-
-    def fail(self, key: str, problem: str) -> NoReturn:
-        raise ConfigError(f"{self.source}: {key}: {problem}", key=key, source=self.source)
-
-    def warn(self, key: str | None, message: str) -> None:
-        text = f"{self.source}: {message}"
-        if self.strict:
-            raise ConfigError(f"{text} (strict mode turns warnings into errors)", key=key, source=self.source)
-        self.warnings.append(text)
-
-
-class _Section:
-    """A mapping being read: typed getters pop keys; :meth:`done` reports what is left."""
-
-    def __init__(self, ctx: _Context, path: str, raw: Any) -> None:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            ctx.fail(path, f"must be a section (a mapping of keys), got {_kind(raw)}")
-        self.ctx = ctx
-        self.path = path
-        self.data: dict[str, Any] = {str(key): value for key, value in raw.items()}
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def fail(self, name: str, problem: str) -> NoReturn:
-        self.ctx.fail(self.key(name), problem)
-
-    def has(self, name: str) -> bool:
-        return self.data.get(name) is not None
-
-    def take(self, name: str, default: Any = None) -> Any:
-        """The raw value of ``name`` (popped); ``default`` when absent or null."""
-        value = self.data.pop(name, None)
-        if value is None:
-            if default is _REQUIRED:
-                self.fail(name, "is required")
-            return default
-        return value
-
-    def int(self, name: str, default: Any = None, *, minimum: int | None = None) -> Any:
-        if self.data.get(name) is None:
-            return self.take(name, default)
-        return _as_int(self, name, self.take(name), minimum)
-
-    def float(self, name: str, default: Any = None, **limits: Any) -> Any:
-        if self.data.get(name) is None:
-            return self.take(name, default)
-        return _as_float(self, name, self.take(name), **limits)
-
-    def bool(self, name: str, default: Any = None) -> Any:
-        if self.data.get(name) is None:
-            return self.take(name, default)
-        value = self.take(name)
-        if not isinstance(value, bool):
-            self.fail(name, f"must be true or false, got {_kind(value)}")
-        return value
-
-    def str(self, name: str, default: Any = None) -> Any:
-        if self.data.get(name) is None:
-            return self.take(name, default)
-        value = self.take(name)
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            self.fail(name, f"must be a string, got {_kind(value)}")
-        return str(value)
-
-    def choice(self, name: str, choices: Iterable[str], default: Any = None) -> Any:
-        """A string matched case-insensitively against ``choices``; returns the canonical one."""
-        if self.data.get(name) is None:
-            return self.take(name, default)
-        value = self.take(name)
-        canonical = {choice.lower(): choice for choice in choices}
-        if not isinstance(value, str) or value.lower() not in canonical:
-            self.fail(name, f"must be one of {', '.join(canonical.values())}, got {_kind(value)}")
-        return canonical[value.lower()]
-
-    def section(self, name: str) -> _Section:
-        return _Section(self.ctx, self.key(name), self.data.pop(name, None))
-
-    def done(self) -> None:
-        for name in self.data:
-            self.ctx.warn(self.key(name), f"unknown key '{self.key(name)}' ignored")
-        self.data.clear()
-
-
-def _as_int(section: _Section, name: str, value: Any, minimum: int | None = None) -> int:
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        section.fail(name, f"must be an integer, got {_kind(value)}")
-    if minimum is not None and value < minimum:
-        section.fail(name, f"must be at least {minimum}, got {value}")
-    return value
-
-
-def _as_float(section: _Section, name: str, value: Any, *, minimum: float | None = None, positive: bool = False,
-              below: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        section.fail(name, f"must be a number, got {_kind(value)}")
-    value = float(value)
-    if positive and value <= 0:
-        section.fail(name, f"must be greater than 0, got {value:g}")
-    if minimum is not None and value < minimum:
-        section.fail(name, f"must be at least {minimum:g}, got {value:g}")
-    if below is not None and value >= below:
-        section.fail(name, f"must be less than {below:g}, got {value:g}")
-    return value
-
-
-def _list(section: _Section, name: str, value: Any) -> list[Any]:
-    if not isinstance(value, (list, tuple)) or not value:
-        section.fail(name, f"must be a non-empty list, got {_kind(value)}")
-    return list(value)
-
-
-def _int_list(section: _Section, name: str, default: Any = None, *, minimum: int | None = None) -> Any:
-    if section.data.get(name) is None:
-        return section.take(name, default)
-    items = _list(section, name, section.take(name))
-    return tuple(_as_int(section, f"{name}[{index}]", item, minimum) for index, item in enumerate(items))
-
-
-def _float_list(section: _Section, name: str, default: Any = None, **limits: Any) -> Any:
-    if section.data.get(name) is None:
-        return section.take(name, default)
-    items = _list(section, name, section.take(name))
-    return tuple(_as_float(section, f"{name}[{index}]", item, **limits) for index, item in enumerate(items))
-
-
-def _path_list(section: _Section, name: str) -> tuple[str, ...] | None:
-    """``dataroot_*``: one folder, or a list of folders (LiteSR extension)."""
-    value = section.take(name)
-    if value is None:
-        return None
-    items = value if isinstance(value, (list, tuple)) else [value]
-    if not items:
-        section.fail(name, "must be a folder or a non-empty list of folders, got an empty list")
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (str, int, float)) or not str(item).strip():
-            section.fail(name, f"must be a folder or a list of folders, got {_kind(value)}")
-    return tuple(str(item) for item in items)
 
 
 _UNSUPPORTED_PIXEL_ONLY = "unsupported: LiteSR trains with a pixel loss only"
@@ -682,7 +403,7 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = (),
     raw, duplicate_warnings = read_yaml(path)
     for override in overrides:
         apply_override(raw, override)
-    ctx = _Context(str(path), strict)
+    ctx = Context(str(path), strict)
     for warning in duplicate_warnings:
         ctx.warn(None, warning.removeprefix(f"{ctx.source}: "))
     config = _parse(ctx, raw)
@@ -692,7 +413,7 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = (),
 def parse_config(raw: Mapping[str, Any], source: str = "<config>",
                  strict: bool = False) -> tuple[TrainConfig, list[str]]:
     """Validate an already-loaded option dict (e.g. :meth:`TrainConfig.to_dict` output)."""
-    ctx = _Context(source, strict)
+    ctx = Context(source, strict)
     return _parse(ctx, raw), ctx.warnings
 
 
@@ -700,9 +421,9 @@ _GAN_KEYS = ("network_d",)
 _GAN_TRAIN_KEYS = ("optim_d", "scheduler_d", "net_d_iters", "net_d_init_iters")
 
 
-def _parse(ctx: _Context, raw: Mapping[str, Any]) -> TrainConfig:
-    top = _Section(ctx, "", raw)
-    name = top.str("name", _REQUIRED)
+def _parse(ctx: Context, raw: Mapping[str, Any]) -> TrainConfig:
+    top = Section(ctx, "", raw)
+    name = top.str("name", REQUIRED)
     if not name.strip():
         top.fail("name", "must not be empty")
     model_type = top.take("model_type", "SRModel")
@@ -714,7 +435,7 @@ def _parse(ctx: _Context, raw: Mapping[str, Any]) -> TrainConfig:
     scale = top.int("scale", minimum=1)
     num_gpu = top.take("num_gpu")
     if num_gpu is not None and num_gpu != "auto":
-        num_gpu = _as_int(top, "num_gpu", num_gpu, minimum=0)
+        num_gpu = as_int(top, "num_gpu", num_gpu, minimum=0)
     manual_seed = top.int("manual_seed", minimum=0)
 
     network, scale = _parse_network(top, scale)
@@ -725,7 +446,7 @@ def _parse(ctx: _Context, raw: Mapping[str, Any]) -> TrainConfig:
     logger = _parse_logger(top.section("logger"))
     dist_params = top.take("dist_params")
     if dist_params is not None and not isinstance(dist_params, dict):
-        top.fail("dist_params", f"must be a section, got {_kind(dist_params)}")
+        top.fail("dist_params", f"must be a section, got {describe(dist_params)}")
     top.done()
 
     has_train_set = any(dataset.is_train for dataset in datasets)
@@ -738,11 +459,11 @@ def _parse(ctx: _Context, raw: Mapping[str, Any]) -> TrainConfig:
                        dist_params=dist_params, source=ctx.source)
 
 
-def _parse_network(top: _Section, scale: int | None) -> tuple[NetworkOptions, int]:
+def _parse_network(top: Section, scale: int | None) -> tuple[NetworkOptions, int]:
     if not top.has("network_g"):
         top.fail("network_g", "is required")
     section = top.section("network_g")
-    type_name = section.take("type", _REQUIRED)
+    type_name = section.take("type", REQUIRED)
     kind = _NETWORK_KINDS.get(str(type_name).lower()) if isinstance(type_name, str) else None
     if kind is None:
         known = ", ".join(k.type for k in _NETWORK_KINDS.values())
@@ -803,7 +524,7 @@ def _is_phase(phase: str) -> bool:
     return phase in ("train", "val", "test") or phase.startswith(("val_", "test_"))
 
 
-def _parse_datasets(top: _Section, scale: int, network: NetworkOptions) -> tuple[DatasetOptions, ...]:
+def _parse_datasets(top: Section, scale: int, network: NetworkOptions) -> tuple[DatasetOptions, ...]:
     section = top.section("datasets")
     result = []
     for phase in list(section.data):
@@ -814,13 +535,13 @@ def _parse_datasets(top: _Section, scale: int, network: NetworkOptions) -> tuple
     return tuple(result)
 
 
-def _parse_dataset(section: _Section, phase: str, scale: int, network: NetworkOptions) -> DatasetOptions:
+def _parse_dataset(section: Section, phase: str, scale: int, network: NetworkOptions) -> DatasetOptions:
     is_train = phase == "train"
-    type_name = section.choice("type", DATASET_TYPES, _REQUIRED)
+    type_name = section.choice("type", DATASET_TYPES, REQUIRED)
     name = section.str("name", phase)
-    dataroot_gt = _path_list(section, "dataroot_gt")
-    dataroot_lq = _path_list(section, "dataroot_lq")
-    scales = _int_list(section, "scales", minimum=1) or (scale,)
+    dataroot_gt = path_list(section, "dataroot_gt")
+    dataroot_lq = path_list(section, "dataroot_lq")
+    scales = int_list(section, "scales", minimum=1) or (scale,)
     if len(set(scales)) != len(scales):
         section.fail("scales", f"lists a scale twice: {list(scales)}")
     for value in scales:
@@ -861,7 +582,7 @@ def _parse_dataset(section: _Section, phase: str, scale: int, network: NetworkOp
         for value in scales:
             if gt_size % value:
                 section.fail("gt_size", f"must be divisible by every scale, but {gt_size} is not divisible by {value}")
-    batch_size = section.int("batch_size_per_gpu", _REQUIRED if is_train else 1, minimum=1)
+    batch_size = section.int("batch_size_per_gpu", REQUIRED if is_train else 1, minimum=1)
     prefetch_mode = section.take("prefetch_mode")
     if isinstance(prefetch_mode, str) and prefetch_mode.lower() == "cuda":
         section.ctx.warn(section.key("prefetch_mode"),
@@ -869,7 +590,7 @@ def _parse_dataset(section: _Section, phase: str, scale: int, network: NetworkOp
         prefetch_mode = None
     elif prefetch_mode is not None:
         if not isinstance(prefetch_mode, str) or prefetch_mode.lower() != "cpu":
-            section.fail("prefetch_mode", f"must be null, cpu or cuda, got {_kind(prefetch_mode)}")
+            section.fail("prefetch_mode", f"must be null, cpu or cuda, got {describe(prefetch_mode)}")
         prefetch_mode = "cpu"
     options = DatasetOptions(
         phase=phase, name=name, type=type_name, scales=scales, dataroot_gt=dataroot_gt, dataroot_lq=dataroot_lq,
@@ -886,7 +607,7 @@ def _parse_dataset(section: _Section, phase: str, scale: int, network: NetworkOp
     return options
 
 
-def _parse_path(section: _Section, name: str) -> PathOptions:
+def _parse_path(section: Section, name: str) -> PathOptions:
     experiments_root = section.str("experiments_root", f"experiments/{name}")
     options = PathOptions(
         experiments_root=experiments_root,
@@ -900,7 +621,7 @@ def _parse_path(section: _Section, name: str) -> PathOptions:
     return options
 
 
-def _parse_train(section: _Section) -> TrainOptions:
+def _parse_train(section: Section) -> TrainOptions:
     for key in list(section.data):
         if key in _GAN_TRAIN_KEYS or (key.endswith("_opt") and key != "pixel_opt"):
             if section.has(key):
@@ -911,23 +632,23 @@ def _parse_train(section: _Section) -> TrainOptions:
         section.fail("optim_g", "is required")
     optim = section.section("optim_g")
     optimizer = OptimizerOptions(
-        type=optim.choice("type", ("Adam", "AdamW"), _REQUIRED),
-        lr=optim.float("lr", _REQUIRED, positive=True),
+        type=optim.choice("type", ("Adam", "AdamW"), REQUIRED),
+        lr=optim.float("lr", REQUIRED, positive=True),
         weight_decay=optim.float("weight_decay", 0.0, minimum=0.0),
-        betas=_float_list(optim, "betas", (0.9, 0.999), minimum=0.0, below=1.0),
+        betas=float_list(optim, "betas", (0.9, 0.999), minimum=0.0, below=1.0),
     )
     if len(optimizer.betas) != 2:
         optim.fail("betas", f"must be two numbers, got {list(optimizer.betas)}")
     optim.done()
 
-    total_iter = section.int("total_iter", _REQUIRED, minimum=1)
+    total_iter = section.int("total_iter", REQUIRED, minimum=1)
     scheduler = _parse_scheduler(section.section("scheduler"), total_iter) if section.has("scheduler") else None
     section.take("scheduler")
 
     if not section.has("pixel_opt"):
         section.fail("pixel_opt", "is required (LiteSR trains with a pixel loss)")
     loss_section = section.section("pixel_opt")
-    loss_type = loss_section.choice("type", ("L1Loss", "MSELoss", "CharbonnierLoss"), _REQUIRED)
+    loss_type = loss_section.choice("type", ("L1Loss", "MSELoss", "CharbonnierLoss"), REQUIRED)
     eps = loss_section.float("eps", positive=True)
     if eps is not None and loss_type != "CharbonnierLoss":
         loss_section.fail("eps", f"applies to CharbonnierLoss only, not {loss_type}")
@@ -957,7 +678,7 @@ def _parse_train(section: _Section) -> TrainOptions:
     return options
 
 
-def _duration(section: _Section, name: str) -> float | None:
+def _duration(section: Section, name: str) -> float | None:
     """Seconds from a number (seconds) or a string with a unit: ``"90s"``, ``"8m"``, ``"1.5h"``."""
     value = section.take(name)
     if value is None:
@@ -979,17 +700,17 @@ def parse_duration(value: Any) -> float:
     return float(match[1]) * units[match[2] or "s"]
 
 
-def _parse_scheduler(section: _Section, total_iter: int) -> SchedulerOptions:
-    kind = section.choice("type", ("MultiStepLR", "CosineAnnealingRestartLR"), _REQUIRED)
+def _parse_scheduler(section: Section, total_iter: int) -> SchedulerOptions:
+    kind = section.choice("type", ("MultiStepLR", "CosineAnnealingRestartLR"), REQUIRED)
     scheduler: SchedulerOptions
     if kind == "MultiStepLR":
-        milestones = _int_list(section, "milestones", _REQUIRED, minimum=1)
+        milestones = int_list(section, "milestones", REQUIRED, minimum=1)
         if list(milestones) != sorted(set(milestones)):
             section.fail("milestones", f"must be increasing, got {list(milestones)}")
         scheduler = MultiStepLROptions(milestones=milestones, gamma=section.float("gamma", 0.1, positive=True))
     else:
-        periods = _int_list(section, "periods", _REQUIRED, minimum=1)
-        weights = _float_list(section, "restart_weights", (1.0,) * len(periods), minimum=0.0)
+        periods = int_list(section, "periods", REQUIRED, minimum=1)
+        weights = float_list(section, "restart_weights", (1.0,) * len(periods), minimum=0.0)
         if len(weights) != len(periods):
             section.fail("restart_weights", f"must have one weight per period ({len(periods)}), got {len(weights)}")
         if sum(periods) < total_iter:
@@ -1004,18 +725,18 @@ _METRIC_TYPES = {"calculate_psnr": "calculate_psnr", "psnr": "calculate_psnr",
                  "calculate_ssim": "calculate_ssim", "ssim": "calculate_ssim"}
 
 
-def _parse_val(section: _Section) -> ValOptions:
+def _parse_val(section: Section) -> ValOptions:
     metrics_section = section.section("metrics")
     metrics = []
     for metric_name in list(metrics_section.data):
         metric = metrics_section.section(metric_name)
-        type_name = metric.take("type", _REQUIRED)
+        type_name = metric.take("type", REQUIRED)
         canonical = _METRIC_TYPES.get(type_name.lower()) if isinstance(type_name, str) else None
         if canonical is None:
             metric.fail("type", f"unsupported metric {type_name!r}; LiteSR computes calculate_psnr and calculate_ssim")
         crop = metric.data.pop("crop_border") if "crop_border" in metric.data else 0
         if crop is not None:
-            crop = _as_int(metric, "crop_border", crop, minimum=0)
+            crop = as_int(metric, "crop_border", crop, minimum=0)
         metrics.append(MetricOptions(name=metric_name, type=canonical, crop_border=crop,
                                      test_y_channel=metric.bool("test_y_channel", False)))
         metric.done()
@@ -1030,7 +751,7 @@ def _parse_val(section: _Section) -> ValOptions:
     return options
 
 
-def _parse_logger(section: _Section) -> LoggerOptions:
+def _parse_logger(section: Section) -> LoggerOptions:
     wandb = section.section("wandb")
     project = wandb.take("project")
     if project is not None:
