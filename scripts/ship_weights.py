@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 import litesr
+from litesr.data.training import SRTrainDataset, TrainingImages
 from litesr.evaluate import evaluate
 
 BENCHMARKS = {"Set5": "../shared/data/benchmark/Set5", "Set14": "../shared/data/benchmark/Set14",
@@ -32,6 +33,17 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "src" / "litesr" / "weights"
 def last_iteration(experiment: Path) -> int:
     lines = (experiment / "metrics.jsonl").read_text().splitlines()
     return max(json.loads(line)["iter"] for line in lines)
+
+
+def training_data(train_set: dict, scale: int) -> str:
+    """What the run actually trained on: the folders, and how many images were too small to use."""
+    roots = train_set["dataroot_gt"] if isinstance(train_set["dataroot_gt"], list) else [train_set["dataroot_gt"]]
+    images = TrainingImages(roots, progress=False)
+    scales = train_set.get("scales") or [scale]
+    usable = SRTrainDataset(images, scales=scales, gt_size=train_set["gt_size"], small_images="skip",
+                            precompute_lr=False).num_images
+    return (f"{train_set['name']} ({', '.join(roots)}: {len(images)} HR images, LR by MATLAB-exact bicubic; "
+            f"{len(images) - usable} smaller than the {train_set['gt_size']}-pixel HR patch skipped)")
 
 
 def measure(weights: Path, scales: tuple[int, ...]) -> dict[str, dict[str, float]]:
@@ -79,7 +91,7 @@ def main() -> None:
         "file": f"{stem}.safetensors",
         "source": "trained by LiteSR (this repository)",
         "license": "Apache-2.0",
-        "training_data": f"{train_set['name']}: {train_set['dataroot_gt']}",
+        "training_data": training_data(train_set, config["scale"]),
         "set5_psnr": metrics[f"Set5_x{main_scale}"]["psnr"],
         "notes": f"{args.status}; see the card's metrics for Set5/Set14/B100",
         "recipe": args.recipe or config["name"],
