@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from litesr.inference import keep_freed_host_memory
 from litesr.metrics import psnr, quantize
 from litesr.profile import cpu_name
 
@@ -40,17 +41,16 @@ def glibc_allocator(reuse: bool) -> None:
     32 MiB — mmap for anything above 32 MiB, heap trimmed past 64 MiB — so a baseline
     timed in the same process pays the page faults a stock PyTorch program pays.
     """
+    if reuse:
+        keep_freed_host_memory()
+        return
     if not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL("libc.so.6")
-    if reuse:
-        libc.mallopt(M_MMAP_MAX, 0)
-        libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
-    else:
-        libc.mallopt(M_MMAP_MAX, 65536)
-        libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
-        libc.malloc_trim(0)
+    libc.mallopt(M_MMAP_MAX, 65536)
+    libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
+    libc.malloc_trim(0)
 
 
 def machine() -> dict[str, str]:

@@ -46,11 +46,11 @@ def training_data(train_set: dict, scale: int) -> str:
             f"{len(images) - usable} smaller than the {train_set['gt_size']}-pixel HR patch skipped)")
 
 
-def measure(weights: Path, scales: tuple[int, ...]) -> dict[str, dict[str, float]]:
+def measure(model: litesr.SRModel) -> dict[str, dict[str, float]]:
+    """PSNR/SSIM of ``model`` (as shipped) on every benchmark set at every scale it serves."""
     results = {}
     for set_name, folder in BENCHMARKS.items():
-        for scale in scales:
-            model = litesr.load(weights)
+        for scale in model.scales:
             result = evaluate(model, folder, scale, progress=True)
             results[f"{set_name}_x{scale}"] = {"psnr": round(result.psnr, 3), "ssim": round(result.ssim, 4)}
     return results
@@ -81,7 +81,7 @@ def main() -> None:
     else:
         shutil.copyfile(weights, shipped)
     model = litesr.load(shipped)
-    metrics = measure(shipped, model.scales)
+    metrics = measure(model)
     main_scale = model.scale if len(model.scales) == 1 else model.scales[0]
     train_set = config["datasets"]["train"]
     card = {

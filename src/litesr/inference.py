@@ -283,7 +283,8 @@ class DeployedNet:
                     channels: int = 3) -> Callable[[torch.Tensor, int], torch.Tensor]:
         """The callable that runs a pass in ``dtype``, built on first use."""
         if dtype not in self._forwards:
-            float_activations = self.compiled or getattr(self.net, "float_activations_in_reduced_precision", False)
+            float_activations = self.compiled or (isinstance(self.net, SRNet)
+                                                  and self.net.float_activations_in_reduced_precision)
             net = self.net if dtype == torch.float32 else mixed_precision_copy(
                 self.net, scale, channels, float_activations=float_activations)
             forward: Callable[[torch.Tensor, int], torch.Tensor] = _Autocast(net, dtype)

@@ -111,10 +111,7 @@ class SRModel:
     @torch.inference_mode()
     def run(self, tensor: torch.Tensor, scale: int | None = None) -> torch.Tensor:
         """Forward a float NCHW tensor in [0, 1] in one pass; the output is not clamped."""
-        scale = self.net.check_scale(scale)
-        if self._deployed is None and isinstance(self.net, torch.nn.Module):
-            return self.net(tensor.to(self.device), scale)
-        return self.runner(tensor.to(self.device), scale).contiguous()
+        return self.runner(tensor.to(self.device), self.net.check_scale(scale)).contiguous()
 
     def upscale(
         self,

@@ -92,7 +92,7 @@ class SPAN(SRNet):
     # Under bf16 the residual stream (features on SPAN's 0–255 scale) and the conv_cat
     # fusion right before the upsampler lose precision that PSNR sees: eager bf16 cost
     # span-x4.official 0.024 dB and span-x3.litesr 0.046 dB on Set5; with fp32 activations
-    # and conv_cat in fp32, 0.006 and 0.005 dB, for ~7 % of the bf16 speed (BENCHMARKS.md).
+    # and conv_cat in fp32, 0.005 and 0.004 dB, for 5–7 % of the bf16 speed (BENCHMARKS.md).
     float_activations_in_reduced_precision = True
 
     def precision_sensitive_layers(self) -> list[nn.Module]:

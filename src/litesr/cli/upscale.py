@@ -8,26 +8,24 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import load
 from ..batch import UpscaleOptions, collect_inputs, plan_jobs, run_batch
 from ..errors import LiteSRError
 from ..imaging.io import DEFAULT_MAX_PIXELS
 from ..inference import PRECISIONS, resolve_device
 from ..model import SRModel
-from ..zoo import default_model
+from .profile import load_cli_model
+
+
+def _is_onnx(weights: str | None) -> bool:
+    return bool(weights) and Path(weights).suffix.lower() == ".onnx"
 
 
 def _load_torch_model(args: argparse.Namespace) -> tuple[SRModel, str]:
     """The model asked for, or the default one, and how to name it to the user."""
-    if args.weights and Path(args.weights).suffix.lower() == ".onnx":
+    if _is_onnx(args.weights):
         raise LiteSRError(f"{args.weights} is an ONNX model: add --backend onnxruntime")
-    if args.weights:
-        model = load(args.weights, device=resolve_device(args.device), scale=args.scale)
-        return model, str(args.weights)
-    name = args.model or default_model().name
-    model = load(name, device=resolve_device(args.device), scale=args.scale)
-    label = model.name or name
-    return model, label if args.model else f"{label} (default)"
+    model, label = load_cli_model(args, resolve_device(args.device))
+    return model, label if args.weights or args.model else f"{label} (default)"
 
 
 def _load_model(args: argparse.Namespace) -> tuple[SRModel, str]:
@@ -40,7 +38,7 @@ def _load_model(args: argparse.Namespace) -> tuple[SRModel, str]:
         return _load_torch_model(args)
     from ..export import load_onnx, onnxruntime_model  # optional dependency, imported only when asked for
 
-    if args.weights and Path(args.weights).suffix.lower() == ".onnx":
+    if _is_onnx(args.weights):
         return load_onnx(args.weights, device=resolve_device(args.device)), str(args.weights)
     model, label = _load_torch_model(args)
     return onnxruntime_model(model.deploy()), f"{label} via onnxruntime"

@@ -31,12 +31,13 @@ SAFETY = 0.93
 class TimeBudget:
     """The clock of a budgeted run, asked once per iteration."""
 
-    def __init__(self, seconds: float, *, clock=time.monotonic) -> None:
+    def __init__(self, seconds: float, *, calibrate: bool = True, clock=time.monotonic) -> None:
+        """``calibrate=False`` (a resumed run) keeps the length the run was given: deadline only."""
         self.seconds = seconds
         self.clock = clock
         self.started = clock()
         self.mark: tuple[int, float] | None = None
-        self.calibrated = False
+        self.calibrated = not calibrate
 
     def elapsed(self) -> float:
         return self.clock() - self.started
@@ -59,3 +60,10 @@ class TimeBudget:
         rate = (iteration - self.mark[0]) / (now - self.mark[1])
         remaining = max(self.seconds - now, 0.0)
         return iteration + max(1, math.floor(rate * remaining * SAFETY))
+
+    def fitted_total(self, iteration: int, total: int) -> int | None:
+        """The run's new length, when it changes: calibrated, or doubled while still measuring."""
+        calibrated = self.calibrated_total(iteration)
+        if calibrated is None and not self.calibrated and iteration >= total // 4:
+            calibrated = 2 * total  # keep the schedule near its start until the rate is known
+        return calibrated if calibrated != total else None

@@ -240,9 +240,8 @@ class Trainer:
         end = min(total, stop_at) if stop_at is not None else total
         logbook = Logbook(self.folder, self.config.logger.use_tb_logger) if self.dist.is_main else None
         self._write_config()
-        budget = TimeBudget(self.options.time_budget) if self.options.time_budget else None
-        if budget is not None and self.iteration > 0:
-            budget.calibrated = True  # a resumed run keeps the length it was given
+        budget = (TimeBudget(self.options.time_budget, calibrate=self.iteration == 0)
+                  if self.options.time_budget else None)
         out_of_time = False
         batches = self._batches()
         bar = tqdm(total=total, initial=self.iteration, disable=not self.progress, unit="it", dynamic_ncols=True)
@@ -268,10 +267,8 @@ class Trainer:
                     self._save_state()
                     barrier(self.dist)
                 if budget is not None:
-                    fitted = budget.calibrated_total(self.iteration)
-                    if fitted is None and not budget.calibrated and self.iteration >= total // 4:
-                        fitted = 2 * total  # still measuring: keep the schedule near its start
-                    if fitted is not None and fitted != total:
+                    fitted = budget.fitted_total(self.iteration, total)
+                    if fitted is not None:
                         self._fit_to(fitted)
                         total, end = fitted, min(fitted, stop_at) if stop_at is not None else fitted
                         bar.total = total
