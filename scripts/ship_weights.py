@@ -22,7 +22,8 @@ from pathlib import Path
 import yaml
 
 import litesr
-from litesr.data.training import SRTrainDataset, TrainingImages
+from litesr.data.dataset import SRTrainDataset
+from litesr.data.image_store import TrainingImages
 from litesr.evaluate import evaluate
 
 BENCHMARKS = {"Set5": "../shared/data/benchmark/Set5", "Set14": "../shared/data/benchmark/Set14",

@@ -103,3 +103,32 @@ def test_permission_error_is_reported_in_plain_words(tmp_path: Path, monkeypatch
 
 def test_write_error_is_a_one_line_litesr_error() -> None:
     assert issubclass(WriteError, LiteSRError)
+
+
+def test_no_replace_never_clobbers_a_file_that_appeared_meanwhile(tmp_path: Path) -> None:
+    target = tmp_path / "out.png"
+
+    def write_while_another_run_finishes(fh: BinaryIO) -> None:
+        target.write_bytes(b"theirs")  # a concurrent run publishes first
+        fh.write(b"ours")
+
+    with pytest.raises(atomic.OutputExistsError, match="created meanwhile"):
+        atomic_write(target, write_while_another_run_finishes, replace=False)
+    assert target.read_bytes() == b"theirs"
+    assert listing(tmp_path) == ["out.png"]
+    atomic_write(tmp_path / "new.png", writes(b"fresh"), replace=False)
+    assert (tmp_path / "new.png").read_bytes() == b"fresh"
+
+
+def test_stale_temp_files_of_a_killed_run_are_cleaned_but_fresh_and_foreign_ones_kept(tmp_path: Path) -> None:
+    stale = tmp_path / ".out.png.k3j2h1ab.tmp"
+    fresh = tmp_path / ".out.png.zz99yy88.tmp"
+    foreign = tmp_path / ".out.png.notes.tmp.bak"
+    other = tmp_path / ".other.png.k3j2h1ab.tmp"
+    for path in (stale, fresh, foreign, other):
+        path.write_bytes(b"debris")
+    old = os.path.getmtime(stale) - atomic.STALE_TEMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    atomic_write(tmp_path / "out.png", writes(b"new"))
+    assert listing(tmp_path) == sorted([fresh.name, foreign.name, other.name, "out.png"])

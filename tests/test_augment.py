@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from litesr.data.augment import AugmentOps, DataError, augment, paired_random_crop, random_crop_position
+from litesr.data.augment import AugmentOps, augment, paired_random_crop, random_crop_position
+from litesr.data.files import DataError
 from litesr.errors import LiteSRError
 
 

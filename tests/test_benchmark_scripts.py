@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import shared_path
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -15,6 +16,7 @@ def _run(script: str, *args: str) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_speed_quick_run_writes_its_results(tmp_path):
     _run("speed.py", "--quick", "--models", "scnet", "--no-onnx", "--out", str(tmp_path))
     results = json.loads(next(tmp_path.glob("speed-*.json")).read_text())
@@ -23,6 +25,7 @@ def test_speed_quick_run_writes_its_results(tmp_path):
     assert set(timing["speedup"]) >= {"straightforward", "deploy fp32", "deploy bf16"}
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_dry_runs_on_cpu(tmp_path):
     shared_path("data", "benchmark", "Set5")  # its PSNR part reads Set5
     _run("gpu.py", "--device", "cpu", "--size", "16", "--rounds", "1", "--precisions", "fp32",

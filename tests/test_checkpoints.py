@@ -254,3 +254,107 @@ def test_released_lesrcnn_reproduces_fixture(scale):
     model = litesr.load(shared_path("weights", "lesrcnn", f"lesrcnn_x{scale}.pth"))
     with torch.no_grad():
         assert max_abs_diff(model.net(io["input"]), io["output"]) <= 1e-4
+
+
+# ------------------------------------------------------------------ hostile and malformed files
+
+TINY_SCNET = ArchSpec("scnet", dict(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, upscale=2,
+                                    use_pixelshuffle=True))
+TINY_LESRCNN = ArchSpec("lesrcnn", dict(scale=2, multi_scale=False, num_feat=8))
+
+
+def _tiny_state(spec=TINY_SCNET):
+    torch.manual_seed(0)
+    return dict(spec.build().state_dict())
+
+
+def _safetensors_with_metadata(path, metadata_spec):
+    save_file({k: v.contiguous() for k, v in _tiny_state().items()}, str(path),
+              metadata={"litesr.spec": metadata_spec, "format": "pt"})
+
+
+def _without(state, key):
+    return {k: v for k, v in state.items() if k != key}
+
+
+def _with(state, key, value):
+    return {**state, key: value}
+
+
+MALFORMED = {
+    "spec-not-json": (lambda p: _safetensors_with_metadata(p, "{not json"), "metadata is not JSON"),
+    "spec-bogus-keyword": (lambda p: _safetensors_with_metadata(p, '{"arch": "scnet", "kwargs": {"bogus": 1}}'),
+                           "arguments it does not take: 'bogus'"),
+    "spec-no-arch": (lambda p: _safetensors_with_metadata(p, '{"kwargs": {}}'), "names no 'arch'"),
+    "spec-unknown-arch": (lambda p: _safetensors_with_metadata(p, '{"arch": "edsr", "kwargs": {}}'),
+                          "unknown architecture 'edsr'"),
+    "spec-disagrees": (lambda p: _safetensors_with_metadata(
+        p, ArchSpec("scnet", {**TINY_SCNET.kwargs, "num_feat": 3000}).to_json()), "metadata says .*num_feat=3000 vs 8"),
+    "lesrcnn-missing-upsampler": (lambda p: torch.save(_without(_tiny_state(TINY_LESRCNN), "upsample.up.body.0.weight"), p),
+                                  "has no upsampler weights \\(upsample.up.body"),
+    "scnet-missing-upsampler": (lambda p: torch.save(_without(_tiny_state(), "upconv1.up_layer.3.weight"), p),
+                                "lacks 'upconv1.up_layer.3.weight'"),
+    "zero-channels": (lambda p: torch.save(_with(_tiny_state(), "conv_first.weight", torch.zeros(0, 3, 1, 1)), p),
+                      "'conv_first.weight' is empty"),
+    "1d-conv-weight": (lambda p: torch.save(_with(_tiny_state(), "conv_first.weight", torch.zeros(8)), p),
+                       "'conv_first.weight' should be a 4-D tensor, found 1-D"),
+    "meta-tensor": (lambda p: torch.save(_with(_tiny_state(), "conv_hr.weight", torch.empty(8, 8, 1, 1, device="meta")), p),
+                    "holds no data|truncated or corrupt"),
+    "sparse-tensor": (lambda p: torch.save(_with(_tiny_state(), "conv_hr.bias", torch.zeros(8).to_sparse()), p),
+                      "sparse"),
+    "pickle-named-safetensors": (lambda p: torch.save(_tiny_state(), p), None),
+    "nan-weights": (lambda p: torch.save(_with(_tiny_state(), "conv_hr.weight", torch.full((8, 8, 1, 1), float("nan"))), p),
+                    "'conv_hr.weight' contains NaN or infinite values"),
+    "inf-weights": (lambda p: torch.save(_with(_tiny_state(), "conv_hr.bias", torch.full((8,), float("inf"))), p),
+                    "'conv_hr.bias' contains NaN or infinite values"),
+    "integer-weights": (lambda p: torch.save({k: (v * 100).long() for k, v in _tiny_state().items()}, p),
+                        "is int64, not floating point"),
+    "expanded-view": (lambda p: torch.save(_with(_tiny_state(), "conv_hr.weight", torch.zeros(1, 1, 1, 1).expand(8, 8, 1, 1)), p),
+                      "broadcast view"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_checkpoint_is_one_sentence_naming_the_file(tmp_path, case):
+    make, message = MALFORMED[case]
+    path = tmp_path / (f"{case}.safetensors" if case.startswith(("spec-", "pickle-named")) else f"{case}_x2.pth")
+    make(path)
+    if message is None:  # the content decides, not the suffix: a pickle named .safetensors still loads
+        assert litesr.load(path).arch == "scnet"
+        return
+    with pytest.raises(CheckpointError, match=message) as caught:
+        litesr.load(path)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+def test_tiny_file_declaring_a_huge_network_is_refused_before_building(tmp_path):
+    """Expanded views declaring num_feat=6000 would build a 1.3 GB SCNet; nothing is allocated."""
+    import tracemalloc
+
+    huge = 6000
+    state = {key: torch.zeros(1).expand(*([huge if s == 8 else s for s in value.shape]))
+             for key, value in _tiny_state().items()}
+    path = tmp_path / "bomb_x2.pth"
+    torch.save(state, path)
+    assert path.stat().st_size < 20_000
+    tracemalloc.start()
+    with pytest.raises(CheckpointError, match="broadcast view"):
+        litesr.load(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 50 << 20
+
+
+def test_deflated_storage_is_refused_before_inflating(tmp_path):
+    import zipfile
+
+    path = tmp_path / "plain.pth"
+    torch.save(_tiny_state(), path)
+    bomb = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info.filename))
+        target.writestr(f"{source.namelist()[0].split('/')[0]}/data/padding", b"\0" * (64 << 20))
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(CheckpointError, match="expands to .* zip bomb"):
+        litesr.load(bomb)

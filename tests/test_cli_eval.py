@@ -133,12 +133,13 @@ def test_user_mistakes_are_one_error_line(capsys, tmp_path):
 def test_model_errors_are_one_error_line(capsys, tmp_path):
     root = _tiny_set(tmp_path / "S")
     code, _, err = _run(capsys, "eval", "-w", str(tmp_path / "nope.pth"), "--data", str(root), "--scale", "2")
-    assert code == 1 and "does not exist" in _one_error_line(err)
+    assert code == 1 and "nope.pth: no such file" in _one_error_line(err)
     code, _, err = _run(capsys, "eval", "-m", "no-such-model", "--data", str(root), "--scale", "2")
     assert code == 1 and "no-such-model" in _one_error_line(err)
     weights = shared_path("weights", "lesrcnn", "lesrcnn_x4.pth")
     code, _, err = _run(capsys, "eval", "-w", str(weights), "--data", str(root), "--scale", "2")
-    assert code == 1 and "serves ×4, not ×2" in _one_error_line(err)
+    line = _one_error_line(err)
+    assert code == 1 and "lesrcnn_x4.pth" in line and "serves ×4" in line and "×2" in line
 
 
 def test_python_m_litesr_error_has_no_traceback(tmp_path):

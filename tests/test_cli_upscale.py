@@ -1,5 +1,6 @@
 """`litesr upscale` end to end: users' images, bad input, batches, options."""
 import io
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,10 @@ import torch
 from PIL import Image
 
 from litesr import SRModel
+from litesr.batch import Job
 from litesr.cli import main
+from litesr.cli import upscale as upscale_cli
+from litesr.cli.progress import BatchProgress
 from litesr.imaging.io import read_image
 from litesr.spec import ArchSpec
 from litesr.zoo import ZOO
@@ -122,12 +126,29 @@ def test_bad_files_do_not_stop_the_batch(weights, tmp_path, capsys):
     assert "1 image(s)" in err and "5 failed" in err
 
 
-def test_missing_inputs_and_unwritable_destination(weights, tmp_path, capsys):
+def test_missing_inputs_are_reported_and_the_rest_is_written(weights, tmp_path, capsys):
     Image.fromarray(_rgb()).save(tmp_path / "a.png")
-    (tmp_path / "blocker").write_text("a file where a folder is needed")
-    code, _, err = upscale(weights, capsys, tmp_path / "a.png", tmp_path / "nope.png", "-o", tmp_path / "blocker")
+    code, _, err = upscale(weights, capsys, tmp_path / "a.png", tmp_path / "nope.png", "-o", tmp_path / "out")
     assert code == 1
-    assert "nope.png: no such file or folder" in err and err.count("error: ") == 2
+    assert "nope.png: no such file or folder" in err and err.count("error: ") == 1
+    assert (tmp_path / "out" / "a_x2.png").exists()
+
+
+def test_unwritable_destination_is_one_error_before_any_work(weights, tmp_path, capsys, monkeypatch):
+    Image.fromarray(_rgb()).save(tmp_path / "a.png")
+    Image.fromarray(_rgb()).save(tmp_path / "b.png")
+    (tmp_path / "blocker").write_text("a file where a folder is needed")
+    monkeypatch.setattr(SRModel, "upscale", lambda *a, **k: pytest.fail("no image may be processed"))
+    cases = [
+        ([tmp_path / "a.png"], tmp_path / "blocker", "it is a file, not a folder; name a single output like an image"),
+        ([tmp_path / "a.png", tmp_path / "b.png"], tmp_path / "blocker", "several inputs need an output folder"),
+        ([tmp_path / "a.png"], tmp_path / "blocker" / "sub", "blocker is a file, not a folder"),
+        ([tmp_path / "a.png"], tmp_path / "blocker" / "x.png", "blocker is a file, not a folder"),
+    ]
+    for inputs, output, message in cases:
+        code, out, err = upscale(weights, capsys, *inputs, "-o", output)
+        assert code == 1 and out == ""
+        assert err.count("\n") == 1 and err.startswith(f"error: cannot write -o {output}") and message in err, err
     assert (tmp_path / "blocker").read_text().startswith("a file")
 
 
@@ -195,3 +216,62 @@ def test_default_model_is_named_and_subprocess_has_no_traceback(tmp_path):
     assert "model: span-x4.official (default)" in result.stderr
     assert "Traceback" not in result.stderr and "error: " in result.stderr
     assert Image.open(tmp_path / "out" / "a_x4.png").size == (64, 64)
+
+
+def test_progress_bar_moves_tile_by_tile_within_one_image(weights, tmp_path, capsys, monkeypatch):
+    Image.fromarray(_rgb(24, 16)).save(tmp_path / "big.png")  # 2×3 tiles of 8 px
+    Image.fromarray(_rgb(8, 8)).save(tmp_path / "small.png")
+    positions = []
+
+    class Recording(upscale_cli.BatchProgress):
+        def on_tile(self, job, done, total):
+            super().on_tile(job, done, total)
+            positions.append(self.position)
+
+    monkeypatch.setattr(upscale_cli, "BatchProgress", Recording)
+    code, _, err = run(["upscale", "-w", weights, tmp_path / "big.png", tmp_path / "small.png", "-o", tmp_path / "out",
+                        "--tile", "8"], capsys)
+    assert code == 0, err
+    first_image = [p for p in positions if p < 1]
+    assert first_image == [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6]
+    assert positions[-1] == 2.0
+    assert "2/2 img" in err  # the one bar, on stderr, ends full
+    assert not re.search(r"\d\.\d+/\d+ img", err)  # whole images counted, never "0.3/2 img"
+
+
+def test_progress_never_goes_back_and_is_silent_when_disabled(tmp_path, capsys):
+    job = Job(tmp_path / "a.png", tmp_path / "out.png")
+    with BatchProgress(2, disable=True) as progress:
+        progress.on_tile(job, 3, 4)
+        assert progress.position == 0.75
+        progress.on_tile(job, 1, 4)  # e.g. the alpha pass of --alpha model counts its tiles again
+        assert progress.position == 0.75
+        progress.on_done(job)
+        progress.on_tile(job, 1, 2)
+        assert progress.position == 1.5
+    assert capsys.readouterr().err == ""
+
+
+def test_compile_and_threads_reach_the_model(weights, tmp_path, capsys, monkeypatch):
+    Image.fromarray(_rgb()).save(tmp_path / "a.png")
+    deployed, threads = [], []
+    original_deploy = SRModel.deploy
+
+    def recording_deploy(self, **kwargs):
+        deployed.append(kwargs.get("compile", False))
+        return original_deploy(self, **{**kwargs, "compile": False})  # the real compile is the slow test's
+
+    monkeypatch.setattr(SRModel, "deploy", recording_deploy)
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)
+    assert upscale(weights, capsys, tmp_path / "a.png", "-o", tmp_path / "out", "--compile", "--threads", "1")[0] == 0
+    assert deployed == [True] and threads == [1]
+
+
+@pytest.mark.slow
+def test_compile_upscales_like_eager(weights, tmp_path, capsys):
+    Image.fromarray(_rgb(16, 16)).save(tmp_path / "a.png")
+    assert upscale(weights, capsys, tmp_path / "a.png", "-o", tmp_path / "eager.png")[0] == 0
+    code, _, err = upscale(weights, capsys, tmp_path / "a.png", "-o", tmp_path / "compiled.png", "--compile")
+    assert code == 0, err
+    eager = np.asarray(Image.open(tmp_path / "eager.png"), dtype=int)
+    assert np.abs(np.asarray(Image.open(tmp_path / "compiled.png"), dtype=int) - eager).max() <= 1

@@ -10,20 +10,12 @@ import torch
 from conftest import shared_path
 from PIL import Image
 
-from litesr.data.training import (
-    DataError,
-    ItemKey,
-    MultiScaleBatchSampler,
-    ScaleTaggedSampler,
-    SRTrainDataset,
-    TrainingImages,
-    build_train_loader,
-    collate_sr,
-    cycle,
-    make_lr,
-    modcrop,
-)
-from litesr.imaging.resize import imresize
+from litesr.data.dataset import ItemKey, SRTrainDataset, collate_sr
+from litesr.data.files import DataError
+from litesr.data.image_store import TrainingImages
+from litesr.data.loader import build_train_loader, cycle
+from litesr.data.samplers import MultiScaleBatchSampler, ScaleTaggedSampler
+from litesr.imaging.resize import imresize, make_lr, modcrop
 
 
 def save(path: Path, pixels: np.ndarray) -> Path:
@@ -152,7 +144,7 @@ def test_folder_errors(tmp_path):
         TrainingImages("Path to your data", **quiet())
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.md").write_text("x")
-    with pytest.raises(DataError, match=r"folder .*empty has no images"):
+    with pytest.raises(DataError, match=r"no dataroot_gt images in .*empty$"):
         TrainingImages(tmp_path / "empty", **quiet())
     lmdb_like = tmp_path / "x.lmdb"
     lmdb_like.mkdir()

@@ -10,6 +10,8 @@ pytest.importorskip("onnx", reason="needs the onnx package: pip install 'litesr[
 pytest.importorskip("onnxruntime", reason="needs onnxruntime: pip install 'litesr[onnx]'")
 
 from litesr import SRModel  # noqa: E402
+from litesr.errors import LiteSRError, ScaleError  # noqa: E402
+from litesr.profile import profile_model  # noqa: E402
 from litesr.cli import main  # noqa: E402
 from litesr.export import OnnxError, OrtNet, check_onnx, export_onnx, load_onnx, onnxruntime_model  # noqa: E402
 from litesr.inference import upscale_tensor  # noqa: E402
@@ -37,8 +39,8 @@ def _model(name):
 def test_onnxruntime_matches_pytorch_and_tiles_the_same(name):
     model = _model(name)
     ort_model = onnxruntime_model(model)
-    assert isinstance(ort_model.net, OrtNet) and ort_model.runner is ort_model.net
-    assert ort_model.scale == model.scale and ort_model.net.receptive_radius == model.net.receptive_radius
+    assert ort_model.net is None and isinstance(ort_model.runner, OrtNet)
+    assert ort_model.scale == model.scale and ort_model.runner.receptive_radius == model.net.receptive_radius
     image = torch.rand(1, 3, 21, 17)
     with torch.no_grad():
         expected = model.net(image)
@@ -63,6 +65,23 @@ def test_export_file_metadata_and_static_shape(tmp_path):
         loaded.runner(torch.rand(1, 3, 12, 10), 2, "bf16")
     with pytest.raises(Exception, match="no PyTorch weights"):
         loaded.save(tmp_path / "x.safetensors")
+
+
+def test_an_onnx_model_is_a_runner_without_a_network(tmp_path):
+    model = _model("lesrcnn")
+    ort_model = onnxruntime_model(model)
+    assert ort_model.net is None and ort_model.scales == (3,) and ort_model.spec.arch == "lesrcnn"
+    assert ort_model.num_params() == sum(p.numel() for p in model.net.parameters())
+    with pytest.raises(ScaleError, match="this ONNX model serves ×3, not ×2"):
+        ort_model.upscale(np.zeros((4, 4, 3), np.uint8), 2)
+    with pytest.raises(LiteSRError, match="no PyTorch weights"):
+        ort_model.save(tmp_path / "x.safetensors")
+    with pytest.raises(OnnxError, match="ONNX model already"):
+        export_onnx(ort_model)
+    with pytest.raises(LiteSRError, match="no PyTorch graph"):
+        profile_model(ort_model, (8, 8))
+    image = np.random.default_rng(0).integers(0, 255, (13, 11, 4), dtype=np.uint8)
+    assert np.abs(ort_model.upscale(image, tile=8).astype(int) - model.upscale(image)).max() <= 1
 
 
 def test_fp16_export_runs_in_onnxruntime():

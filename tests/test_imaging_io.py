@@ -5,6 +5,7 @@ The 16-bit PNG codec and atomic writing have their own modules and tests
 """
 from __future__ import annotations
 
+import io
 import os
 import struct
 import warnings
@@ -219,6 +220,51 @@ def test_corrupt_16bit_png_is_an_image_error(tmp_path: Path) -> None:
         read_image(tmp_path / "bad.png")
 
 
+# ------------------------------------------------------- 16-bit gray: PGM and TIFF
+
+
+def test_16bit_pgm_reads_as_uint16_gray(tmp_path: Path) -> None:
+    values = np.array([[0, 1, 255, 256], [4095, 32768, 65534, 65535]], np.uint16)
+    (tmp_path / "g.pgm").write_bytes(b"P5\n4 2\n65535\n" + values.astype(">u2").tobytes())
+    with Image.open(tmp_path / "g.pgm") as im:  # Pillow's mode for it, refused before issue 12
+        assert im.mode == "I"
+    img = read_image(tmp_path / "g.pgm")
+    assert (img.mode, img.bit_depth, img.pixels.dtype, img.alpha) == ("I", 16, np.uint16, None)
+    np.testing.assert_array_equal(img.pixels, values)
+
+
+@pytest.mark.parametrize("name", ["g16.tif", "g16.pgm"])
+def test_16bit_gray_tiff_and_pgm_round_trip(tmp_path: Path, name: str) -> None:
+    pixels = rand16(5, 7)
+    pixels[0, :3] = [0, 1, 65535]
+    assert write_image(tmp_path / name, pixels) == []
+    with Image.open(tmp_path / name) as im:  # really 16 bits in the file, for any reader
+        assert im.mode in ("I;16", "I") and im.format == ("TIFF" if name.endswith(".tif") else "PPM")
+    img = read_image(tmp_path / name)
+    assert img.bit_depth == 16 and img.pixels.dtype == np.uint16
+    np.testing.assert_array_equal(img.pixels, pixels)
+
+
+def test_16bit_colour_tiff_falls_back_to_8_bits_and_says_why(tmp_path: Path) -> None:
+    # Pillow has no 16-bit RGB (or gray+alpha) image mode, so it cannot write one
+    for name, pixels, alpha in [("c.tif", rand16(4, 4, 3), None), ("ga.tif", rand16(4, 4), rand16(4, 4))]:
+        notes = write_image(tmp_path / name, pixels, alpha=alpha)
+        assert notes == [
+            "Pillow writes 16-bit TIFF only for gray images without alpha (use .png to keep 16 bits in colour "
+            "or with alpha); the image was written with 8 bits per channel"
+        ]
+        img = read_image(tmp_path / name)
+        assert img.bit_depth == 8
+        np.testing.assert_array_equal(img.pixels, ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8))
+
+
+def test_pgm_drops_alpha_and_keeps_16_bits(tmp_path: Path) -> None:
+    pixels = rand16(3, 3)
+    notes = write_image(tmp_path / "a.pgm", pixels, alpha=np.zeros((3, 3), np.uint16))
+    assert notes == ["PPM has no alpha channel; the transparency was discarded"]
+    np.testing.assert_array_equal(read_image(tmp_path / "a.pgm").pixels, pixels)
+
+
 # ------------------------------------------------------------------- orientation
 
 
@@ -257,7 +303,7 @@ def test_numpy_orientation_matches_pillow(orientation: int) -> None:
     exif[0x0112] = orientation
     im.info["exif"] = exif.tobytes()
     expected = np.array(ImageOps.exif_transpose(im))
-    np.testing.assert_array_equal(iio._orient_array(pixels, orientation), expected)
+    np.testing.assert_array_equal(iio.orient_array(pixels, orientation), expected)
 
 
 # ---------------------------------------------------------------- metadata on write
@@ -287,10 +333,81 @@ def test_exif_is_written_with_orientation_1(tmp_path: Path, name: str) -> None:
     assert read_image(tmp_path / name).pixels.shape == (4, 6, 3)  # not rotated again
 
 
+def test_invalid_icc_profile_is_reported_clearly(tmp_path: Path) -> None:
+    Image.fromarray(rand8(4, 4, 3)).save(tmp_path / "i.png", icc_profile=b"0123456789")
+    img = read_image(tmp_path / "i.png")
+    assert img.icc_profile is None
+    assert img.warnings == ["the embedded ICC profile is invalid (10 bytes, not an ICC profile); it was ignored"]
+    notes = write_image(tmp_path / "o.png", img.pixels, icc_profile=b"0123456789")
+    assert notes == ["the ICC profile is invalid (10 bytes, not an ICC profile); it was not written"]
+    not_icc = b"\x00" * 16 + b"RGB " + b"\x00" * 108  # long enough, but no 'acsp' signature
+    assert "invalid (128 bytes" in write_image(tmp_path / "o.png", img.pixels, icc_profile=not_icc)[0]
+
+
+def test_icc_profile_for_another_colour_space_names_it(tmp_path: Path) -> None:
+    notes = write_image(tmp_path / "g.png", rand8(4, 4), icc_profile=srgb_icc())
+    assert notes == ["the ICC profile is for RGB data, which does not fit a grayscale image; it was not written"]
+
+
+def corrupt_exif() -> bytes:
+    """EXIF whose IFD claims 5 entries but holds 1: Pillow reads the first and warns."""
+    ifd = struct.pack("<H", 5) + struct.pack("<HHL4s", 0x010F, 2, 4, b"abc\x00")
+    return b"Exif\x00\x00" + b"II*\x00" + struct.pack("<I", 8) + ifd
+
+
+@pytest.mark.parametrize("name", ["e.jpg", "e16.png"])
+def test_corrupt_exif_becomes_a_note_not_a_stray_warning(tmp_path: Path, name: str) -> None:
+    if name == "e.jpg":
+        Image.fromarray(rand8(4, 4, 3)).save(tmp_path / name, exif=corrupt_exif())
+    else:  # the 16-bit PNG path reads EXIF on its own
+        data = png16_bytes(rand16(4, 4, 3), [0])
+        (tmp_path / name).write_bytes(data[:33] + png_chunk(b"eXIf", corrupt_exif()[6:]) + data[33:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's own "Corrupt EXIF data" warning must not escape
+        img = read_image(tmp_path / name)
+        assert img.warnings == [
+            "the EXIF metadata is corrupt (Corrupt EXIF data. Expecting to read 12 bytes but only got 0.); "
+            "its unreadable part was ignored"
+        ]
+        exif = Image.Exif()
+        exif.load(img.exif)  # what is kept parses cleanly, so writing it warns no more
+        assert dict(exif) == {0x010F: "abc"}
+        assert write_image(tmp_path / f"out-{name}", img.pixels, exif=img.exif) == []
+
+
+def test_writing_corrupt_exif_keeps_the_readable_tags_with_a_note(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        notes = write_image(tmp_path / "o.jpg", rand8(4, 4, 3), exif=corrupt_exif())
+    assert notes == [
+        "the EXIF metadata is corrupt (Corrupt EXIF data. Expecting to read 12 bytes but only got 0.); "
+        "only its readable tags were written"
+    ]
+    with Image.open(tmp_path / "o.jpg") as im:
+        assert dict(im.getexif()) == {0x010F: "abc"}
+
+
+def test_pillow_decoder_warnings_become_notes(tmp_path: Path) -> None:
+    # an ICO whose directory says 16×16 for an embedded 24×24 PNG: Pillow warns, naming no file
+    buffer = io.BytesIO()
+    Image.new("RGB", (24, 24), (9, 8, 7)).save(buffer, "PNG")
+    png = buffer.getvalue()
+    entry = struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png), 22)
+    (tmp_path / "i.ico").write_bytes(struct.pack("<HHH", 0, 1, 1) + entry + png)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        img = read_image(tmp_path / "i.ico")
+    assert img.pixels.shape[:2] == (24, 24)
+    assert img.warnings == ["the decoder warned: Image was not the expected size"]
+
+
 def test_jpeg_drops_alpha_and_16_bits_with_notes(tmp_path: Path) -> None:
     pixels = np.full((8, 8, 3), 0x8080, np.uint16)
     notes = write_image(tmp_path / "a.jpg", pixels, alpha=np.zeros((8, 8), np.uint16), quality=100)
-    assert any("alpha" in n for n in notes) and any("16 bits" in n for n in notes)
+    assert notes == [
+        "JPEG has no alpha channel; the transparency was discarded",
+        "JPEG cannot store 16 bits per channel; the image was written with 8 bits per channel",
+    ]
     img = read_image(tmp_path / "a.jpg")
     assert img.alpha is None and img.bit_depth == 8
     assert np.abs(img.pixels.astype(int) - 128).max() <= 1

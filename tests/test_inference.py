@@ -1,4 +1,5 @@
 """Tiling, precision and device handling of the inference runner."""
+import os
 import warnings
 
 import numpy as np
@@ -6,9 +7,10 @@ import pytest
 import torch
 
 from litesr.archs import LESRCNN, SCNet, SPAN
-from litesr.errors import LiteSRError
-from litesr.inference import (PrecisionFallbackWarning, auto_tile_size, check_precision, resolve_device, tile_grid,
-                              upscale_tensor)
+from litesr.errors import LiteSRError, ScaleError
+from litesr.inference import (DeployedNet, PrecisionFallbackWarning, auto_tile_size, available_memory, check_precision,
+                              resolve_device, upscale_tensor)
+from litesr.tiling import Tile, TilingError, plan_tiles, tile_grid
 
 
 def _perturbed(net):
@@ -46,6 +48,28 @@ def test_tile_grid_covers_image_once():
     for top, left, bottom, right in grid:
         covered[top:bottom, left:right] += 1
     assert (covered == 1).all() and len(grid) == 9
+
+
+def test_tiles_keep_their_centre_and_fill_the_output_once():
+    tiles = plan_tiles(45, 38, 16, pad=3)
+    assert {(t.window_bottom - t.window_top, t.window_right - t.window_left) for t in tiles} == {(22, 22)}
+    filled = np.zeros((90, 76), int)
+    for tile in tiles:
+        rows, columns = tile.kept_in_window(2)
+        out_rows, out_columns = tile.in_output(2)
+        assert rows.stop - rows.start == out_rows.stop - out_rows.start == (tile.bottom - tile.top) * 2
+        assert columns.stop - columns.start == out_columns.stop - out_columns.start == (tile.right - tile.left) * 2
+        # the kept part is at least `pad` away from every window edge that is not the image's
+        assert tile.top - tile.window_top >= 3 or tile.window_top == 0
+        assert tile.window_bottom - tile.bottom >= 3 or tile.window_bottom == 45
+        filled[out_rows, out_columns] += 1
+    assert (filled == 1).all()
+    assert plan_tiles(45, 38, None, 3) == plan_tiles(45, 38, 64, 3) == [Tile(0, 0, 45, 38, 0, 0, 45, 38)]
+
+
+def test_negative_margin_is_a_clear_error():
+    with pytest.raises(TilingError, match="tile_pad must be 0 or more"):
+        upscale_tensor(NETS["lesrcnn"](), torch.rand(1, 3, 20, 20), 2, tile=10, tile_pad=-2)
 
 
 def test_progress_callback_and_tiny_tile():
@@ -86,6 +110,20 @@ def test_bf16_close_to_fp32_and_fallback_on_overflow():
     with pytest.warns(PrecisionFallbackWarning):
         out = upscale_tensor(Overflowing(), image, 2, precision="bf16")
     assert torch.isfinite(out).all()
+
+
+def test_available_memory_is_positive_and_below_the_machine():
+    free = available_memory(torch.device("cpu"))
+    assert 0 < free <= os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_a_runner_answers_for_its_scales_and_parameters():
+    net = LESRCNN(2, num_feat=8, multi_scale=True)
+    runner = DeployedNet(net)
+    assert runner.scales == (2, 3, 4) and runner.check_scale(None) == 4 and runner.check_scale(3) == 3
+    assert runner.num_params == sum(p.numel() for p in net.parameters())
+    with pytest.raises(ScaleError, match=r"LESRCNN serves ×2, ×3, ×4, not ×5"):
+        runner.check_scale(5)
 
 
 def test_precision_and_device_errors():

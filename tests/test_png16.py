@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import struct
+import tracemalloc
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 from PIL import Image
 
 from litesr.imaging import png16
-from litesr.imaging.png16 import Png16Error, decode_png16, encode_png16, png16_colour_type
+from litesr.imaging.png16 import Png16Error, Png16PixelLimitError, decode_png16, encode_png16, png16_colour_type
 
 RNG = np.random.default_rng(1234)
 
@@ -75,6 +77,42 @@ def png16_bytes(values: np.ndarray, filters="random", interlace: bool = False, t
     return b"".join(parts)
 
 
+def ihdr(width: int, height: int, depth: int = 16, colour_type: int = 6, interlace: int = 0) -> bytes:
+    """An IHDR chunk with any values, valid or not."""
+    return png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, interlace))
+
+
+def zero_idat(width: int, height: int, channels: int = 4) -> bytes:
+    """An IDAT chunk holding an all-zero, unfiltered 16-bit image of that size."""
+    return png_chunk(b"IDAT", zlib.compress(bytes(height * (1 + width * 2 * channels))))
+
+
+def zlib_bomb(size: int) -> bytes:
+    """A zlib stream of ``size`` zero bytes, compressed ~1000:1 without ever holding them all."""
+    compressor = zlib.compressobj(9)
+    block = bytes(1 << 20)
+    parts = [compressor.compress(block) for _ in range(size >> 20)]
+    return b"".join([*parts, compressor.flush()])
+
+
+def forged_png(*chunks: bytes) -> bytes:
+    """Signature + the given chunks + IEND, for files no honest encoder writes."""
+    return png16._PNG_SIGNATURE + b"".join(chunks) + png_chunk(b"IEND", b"")
+
+
+def peak_traced_bytes(action: Callable[[], object]) -> int:
+    """Peak Python/numpy memory allocated while ``action`` runs (it may raise)."""
+    tracemalloc.start()
+    try:
+        action()
+    except Exception:  # noqa: BLE001 - the callers assert on the error separately
+        pass
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
 def stack(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     """(colour, alpha) as decode_png16 returns them → one H×W×C array."""
     restored = pixels[..., None] if pixels.ndim == 2 else pixels
@@ -136,6 +174,73 @@ def test_decoder_errors_are_png16_errors() -> None:
         with pytest.raises(Png16Error, match=words):
             decode_png16(data)
     assert issubclass(Png16Error, ValueError)
+
+
+# ------------------------------------------------------------------ hostile files
+# A few hundred bytes must not make the decoder allocate what the file alone chooses.
+
+MB = 1 << 20
+
+
+@pytest.mark.parametrize("second", [(8000, 8000), (0, 0)])
+@pytest.mark.parametrize("before_idat", [True, False])
+def test_a_second_ihdr_is_refused(second: tuple[int, int], before_idat: bool) -> None:
+    # the issue's file: the first header says 1×1, a later one 8000×8000 (or 0×0)
+    later = [ihdr(*second), zero_idat(1, 1)] if before_idat else [zero_idat(1, 1), ihdr(*second)]
+    data = forged_png(ihdr(1, 1), *later)
+    with pytest.raises(Png16Error, match="more than one IHDR"):
+        decode_png16(data)
+    assert peak_traced_bytes(lambda: decode_png16(data)) < MB
+
+
+def test_ihdr_must_be_the_first_chunk() -> None:
+    with pytest.raises(Png16Error, match="first chunk is tEXt, not IHDR"):
+        decode_png16(forged_png(png_chunk(b"tEXt", b"a\x00b"), ihdr(1, 1), zero_idat(1, 1)))
+
+
+@pytest.mark.parametrize("size", [(0, 0), (0, 5), (5, 0), (2**31, 1), (1, 2**32 - 1)])
+def test_impossible_dimensions_are_refused(size: tuple[int, int]) -> None:
+    with pytest.raises(Png16Error, match=f"impossible size of {size[0]}×{size[1]}"):
+        decode_png16(forged_png(ihdr(*size), zero_idat(1, 1)))
+
+
+def test_malformed_ihdr_and_header_fields_are_png16_errors() -> None:
+    short = png_chunk(b"IHDR", struct.pack(">II", 1, 1))
+    with pytest.raises(Png16Error, match="IHDR chunk is 8 bytes, not 13"):
+        decode_png16(forged_png(short, zero_idat(1, 1)))
+    with pytest.raises(Png16Error, match="interlace method 7"):
+        decode_png16(forged_png(ihdr(1, 1, interlace=7), zero_idat(1, 1)))
+    with pytest.raises(Png16Error, match="depth 8"):
+        decode_png16(forged_png(ihdr(1, 1, depth=8), zero_idat(1, 1)))
+
+
+def test_pixel_limit_is_checked_before_anything_is_allocated() -> None:
+    # 8000×8000 RGBA16 would be 512 MB of samples (and as much again while inflating)
+    data = forged_png(ihdr(8000, 8000), png_chunk(b"IDAT", zlib.compress(bytes(1000))))
+    with pytest.raises(Png16PixelLimitError) as info:
+        decode_png16(data, max_pixels=100)
+    assert (info.value.width, info.value.height, info.value.limit) == (8000, 8000, 100)
+    assert "8000×8000" in str(info.value) and isinstance(info.value, Png16Error)
+    assert peak_traced_bytes(lambda: decode_png16(data, max_pixels=100)) < MB
+    pixels, alpha = decode_png16(forged_png(ihdr(10, 10), zero_idat(10, 10)), max_pixels=100)  # at the limit: fine
+    assert pixels.shape == (10, 10, 3) and alpha is not None
+
+
+def test_zlib_bomb_inflates_no_more_than_the_declared_size() -> None:
+    # 32 MiB of zeros behind a 64×64 RGBA16 header (33 KB of raw rows): extra data is
+    # ignored, as libpng does, and never inflated
+    data = forged_png(ihdr(64, 64), png_chunk(b"IDAT", zlib_bomb(32 * MB)))
+    assert len(data) < 64 * 1024
+    pixels, alpha = decode_png16(data)
+    assert pixels.shape == (64, 64, 3) and not pixels.any() and not alpha.any()
+    assert peak_traced_bytes(lambda: decode_png16(data)) < 2 * MB
+
+
+def test_corrupt_or_short_image_data_is_a_png16_error() -> None:
+    with pytest.raises(Png16Error, match="image data is corrupt"):
+        decode_png16(forged_png(ihdr(4, 4), png_chunk(b"IDAT", b"not a zlib stream")))
+    with pytest.raises(Png16Error, match="image data is truncated"):
+        decode_png16(forged_png(ihdr(4, 4), png_chunk(b"IDAT", zlib.compress(bytes(10)))))
 
 
 # ------------------------------------------------------------------------ encoder

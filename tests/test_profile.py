@@ -10,8 +10,8 @@ from litesr import SRModel, load
 from litesr.archs import LESRCNN, SCNet, SPAN
 from litesr.cli import main
 from litesr.cli.profile import size_argument
-from litesr.profile import (count_parameters, layer_macs, measure_latency, profile_model, trace_layers,
-                            trace_shapes, training_form_parameters)
+from litesr.profile import measure_latency, profile_model, training_form_parameters
+from litesr.tracing import count_parameters, layer_macs, trace_layers, trace_shapes
 from litesr.spec import ArchSpec
 
 

@@ -64,6 +64,7 @@ def test_schedules_stretch_in_proportion():
     assert steps.stretched(10).milestones == (10, 20, 400)
 
 
+@pytest.mark.slow
 def test_budgeted_run_fits_its_schedule_and_stops_in_time(tmp_path, data):  # noqa: F811
     budget = 6.0
     path = _config(tmp_path, data, **{

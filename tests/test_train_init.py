@@ -19,5 +19,5 @@ def test_residual_init_scales_only_branch_ends():
 
 
 def test_residual_init_refuses_other_architectures():
-    with pytest.raises(LiteSRError, match="implemented for SCNet"):
+    with pytest.raises(LiteSRError, match="not implemented for SPAN"):
         apply_weight_init(SPAN(feature_channels=8, upscale=2), "residual")

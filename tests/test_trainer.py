@@ -97,6 +97,7 @@ def test_resume_continues_exactly(tmp_path, data):
         assert torch.equal(value, resumed.ema.state_dict()[key]), key
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_loses_at_most_one_interval(tmp_path, data):
     """Kill the trainer (SIGKILL, no clean-up) at random moments, including mid-save;
     every state left behind must load, and resuming must finish the run."""
@@ -124,6 +125,7 @@ def test_sigkill_at_random_moments_loses_at_most_one_interval(tmp_path, data):
     assert load_state(list_states(folder / "training_states")[-1])["iteration"] == 60
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path, data):
     config_path = _config(tmp_path, data, **{"train.total_iter": 6, "val.val_freq": 6})
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

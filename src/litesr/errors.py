@@ -12,3 +12,11 @@ class CheckpointError(LiteSRError):
 
 class ModelNotFoundError(LiteSRError):
     """A model name is not in the zoo, or its weights are not installed."""
+
+
+class ScaleError(LiteSRError, ValueError):
+    """A model was asked for a scale it does not serve."""
+
+
+class ConfigurationError(LiteSRError, ValueError):
+    """Constructor arguments that do not describe a network LiteSR can build."""

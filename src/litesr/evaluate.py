@@ -248,8 +248,10 @@ def evaluate(
     Args:
         model_or_bicubic: an :class:`SRModel` (switched to its deploy form), :data:`bicubic`,
             or a zoo name / weights path / ``"bicubic"``.
-        dataset: a :class:`BenchmarkSet` (see :func:`litesr.data.benchmark.open_benchmark`)
-            or a folder, opened with the default LR rules.
+        dataset: a :class:`BenchmarkSet` (see :func:`litesr.data.benchmark.open_benchmark`),
+            a folder, or a set name such as ``"Set5"`` looked up in the data directory
+            (``$LITESR_DATA``, default ``~/.cache/litesr/data``; see docs/data.md), opened
+            with the default LR rules.
         scale: the factor; defaults to the set's, else the model's default scale.
             Multi-scale models (LESRCNN) are run at this scale.
         y_channel: PSNR/SSIM on BT.601 Y (default) or on RGB.

@@ -5,7 +5,7 @@
 again — architecture, scale, receptive radius, memory estimate — in the model's metadata.
 :class:`OrtNet` wraps an ONNX Runtime session as a :class:`litesr.inference.Runner`, so
 ``upscale_tensor`` / ``SRModel.upscale`` tile, pad and convert images for it exactly as
-for PyTorch. ``onnx`` and ``onnxruntime`` are optional: ``pip install 'litesr[onnx]'``.
+for PyTorch; an :class:`SRModel` holding one has no PyTorch network (``net`` is ``None``). ``onnx`` and ``onnxruntime`` are optional: ``pip install 'litesr[onnx]'``.
 """
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .archs import SRNet
 from .errors import LiteSRError
 from .imaging.atomic import atomic_write
-from .inference import activation_bytes_per_pixel, resolve_device
+from .inference import activation_bytes_per_pixel, resolve_device, served_scale
 from .model import SRModel
 from .spec import ArchSpec
 
@@ -72,12 +73,11 @@ def export_onnx(model: SRModel, path: str | os.PathLike[str] | None = None, *, s
     runtimes; :class:`OrtNet` converts on the way in and out). ``model`` is not modified.
     """
     onnx = _require("onnx")
-    if not isinstance(model.net, nn.Module):
-        raise OnnxError("this model is already an ONNX model")
-    scale = model.net.check_scale(scale)
+    scale = model.check_scale(scale)
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise OnnxError(f"opset {opset} is not supported: use {MIN_OPSET} to {MAX_OPSET}")
-    net = copy.deepcopy(model.net).float().fuse().eval().cpu()
+    net = _deploy_copy(model)
+    spec = model.spec.for_network(net)  # the graph is the deploy form, whatever form the model is in
     bytes_per_pixel = activation_bytes_per_pixel(net, scale)  # of the fp32 graph: an upper bound for fp16
     dtype = torch.float16 if fp16 else torch.float32
     net = net.to(dtype)
@@ -97,7 +97,7 @@ def export_onnx(model: SRModel, path: str | os.PathLike[str] | None = None, *, s
         raise OnnxError(f"ONNX export (opset {opset}) failed: {reason}") from None
     proto = onnx.load_from_string(buffer.getvalue())
     metadata = {
-        "arch": model.spec.arch, "kwargs": dict(model.spec.kwargs), "scale": scale,
+        "arch": spec.arch, "kwargs": dict(spec.kwargs), "scale": scale,
         "receptive_radius": net.receptive_radius, "activation_bytes_per_pixel": bytes_per_pixel,
         "precision": "fp16" if fp16 else "fp32", "dynamic_shape": dynamic_shape, "input_size": [height, width],
         "opset": opset, "parameters": sum(p.numel() for p in net.parameters()),
@@ -114,6 +114,13 @@ def export_onnx(model: SRModel, path: str | os.PathLike[str] | None = None, *, s
     return data
 
 
+def _deploy_copy(model: SRModel) -> SRNet:
+    """A CPU fp32 copy of ``model``'s network in deploy form (``model`` is left as it is)."""
+    if model.net is None:
+        raise OnnxError("this model has no PyTorch network to export: it is an ONNX model already")
+    return copy.deepcopy(model.net).float().fuse().eval().cpu()
+
+
 class OrtNet:
     """An ONNX Runtime session exported by :func:`export_onnx`, usable wherever a runner is.
 
@@ -123,7 +130,6 @@ class OrtNet:
 
     backend = "onnxruntime"
     compiled = False
-    deployed = True
 
     def __init__(self, model: bytes | str | os.PathLike[str], *, device: str | torch.device = "cpu",
                  threads: int | None = None) -> None:
@@ -155,10 +161,6 @@ class OrtNet:
         self._input_dtype = np.float16 if self.precision == "fp16" else np.float32
 
     @property
-    def scale(self) -> int:
-        return self.scales[-1]
-
-    @property
     def receptive_radius(self) -> int:
         return int(self.metadata["receptive_radius"])
 
@@ -174,15 +176,7 @@ class OrtNet:
         return int(self.metadata["activation_bytes_per_pixel"])
 
     def check_scale(self, scale: int | None) -> int:
-        if scale is not None and scale not in self.scales:
-            raise ValueError(f"this ONNX model serves ×{self.scale}, not ×{scale}")
-        return self.scale
-
-    def eval(self) -> OrtNet:
-        return self
-
-    def fuse(self) -> OrtNet:
-        return self
+        return served_scale(self.scales, scale, "this ONNX model")
 
     def __call__(self, x: torch.Tensor, scale: int | None = None, precision: str = "fp32") -> torch.Tensor:
         """Run one NCHW float batch; the result is a float32 CPU tensor (unclamped)."""
@@ -202,15 +196,15 @@ class OrtNet:
 def load_onnx(path: str | os.PathLike[str], *, device: str | torch.device = "cpu",
               threads: int | None = None) -> SRModel:
     """An :class:`SRModel` backed by ONNX Runtime, from a file written by :func:`export_onnx`."""
-    net = OrtNet(path, device=device, threads=threads)
-    return SRModel(net, net.spec, name=net.metadata.get("name"), source=str(path))  # type: ignore[arg-type]
+    runner = OrtNet(path, device=device, threads=threads)
+    return SRModel(None, runner.spec, name=runner.metadata.get("name"), source=str(path), runner=runner)
 
 
 def onnxruntime_model(model: SRModel, *, threads: int | None = None) -> SRModel:
     """``model`` re-backed by ONNX Runtime: exported in memory with dynamic shapes, then loaded."""
     data = export_onnx(model, size=(64, 64), dynamic_shape=True)
-    net = OrtNet(data, device=model.device, threads=threads)
-    return SRModel(net, net.spec, name=model.name, source=model.source)  # type: ignore[arg-type]
+    runner = OrtNet(data, device=model.device, threads=threads)
+    return SRModel(None, runner.spec, name=model.name, source=model.source, runner=runner)
 
 
 def check_onnx(model_bytes: bytes, model: SRModel, sizes: list[tuple[int, int]],
@@ -222,7 +216,7 @@ def check_onnx(model_bytes: bytes, model: SRModel, sizes: list[tuple[int, int]],
     differs by ~0.03 between any two correct implementations.
     """
     ort_net = OrtNet(model_bytes)
-    net = copy.deepcopy(model.net).float().fuse().eval().cpu()
+    net = _deploy_copy(model)
     scale = net.check_scale(scale)
     generator = torch.Generator().manual_seed(0)
     worst = 0.0

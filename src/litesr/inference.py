@@ -1,20 +1,17 @@
-"""Running a network over an image of any size: deploy form, device, precision and seamless tiling.
+"""Running a network over an image of any size: deploy form, device, precision and tiling.
 
-Tiles are cut with a margin of ``tile_pad`` input pixels on every side (shifted inward at
-the image border, see :func:`tile_window`), run separately, and only their centre is kept. Once the margin covers the
-network's receptive radius each kept pixel saw exactly what it would have seen in a
-whole-image pass, so the tiled result equals the untiled one up to float rounding — no
-blending needed — while memory stays bounded by the tile size.
-
-What runs a tile is a :class:`Runner`: a :class:`DeployedNet` (a PyTorch network in its
+What runs is a :class:`Runner`: a :class:`DeployedNet` (a PyTorch network in its
 inference form: channels-last, optionally compiled, with a per-model reduced-precision
-plan) or an ONNX Runtime session (:class:`litesr.export.OrtNet`). Tiling, automatic tile
-sizes and progress are written once, here, for both.
+plan) or an ONNX Runtime session (:class:`litesr.export.OrtNet`). Seamless tiling
+(:mod:`litesr.tiling`), automatic tile sizes and progress are written once, for both:
+:func:`upscale_tensor` for float tensors here, :mod:`litesr.image_upscale` for integer
+image arrays.
 """
 from __future__ import annotations
 
 import copy
 import ctypes
+import math
 import os
 import sys
 import warnings
@@ -25,16 +22,25 @@ import torch
 from torch import nn
 
 from .archs.base import SRNet
-from .errors import LiteSRError
-from .profile import LayerRecord, network_device, trace_layers
+from .devices import PRECISIONS, check_precision, resolve_device  # noqa: F401 (re-exported)
+from .errors import ScaleError
+from .tiling import Tile, check_tiling, plan_tiles, run_tiles
+from .tracing import LayerRecord, count_parameters, network_device, trace_layers
 
-PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-#: Candidate tile sides (input pixels) for automatic tiling, largest first.
-AUTO_TILE_SIDES: tuple[int, ...] = (1024, 768, 512, 384, 256, 192, 128, 96, 64)
-#: Share of the free memory one tile's activations may take, and a hard cap, so automatic
-#: tiling leaves room for the image buffers and for other programs.
+#: Automatic tile sides (input pixels): the largest multiple of the step, within these
+#: bounds, whose window fits the budget; fine steps matter because a window's margins
+#: (twice the receptive radius) are a large share of the small windows wide networks get.
+AUTO_TILE_MIN, AUTO_TILE_MAX, AUTO_TILE_STEP = 64, 1024, 16
+#: Share of the free memory one tile's working memory may take, and a hard cap, so
+#: automatic tiling leaves room for the output image and for other programs; the cap is
+#: what keeps a run within its output's integer size plus 1 GiB (interpreter and PyTorch
+#: included).
 AUTO_TILE_MEMORY_SHARE = 0.25
-AUTO_TILE_MEMORY_CAP = 1 << 30
+AUTO_TILE_MEMORY_CAP = 384 << 20
+#: Bytes per *output* pixel of a tile beyond the network's activations: the window's
+#: float32 RGB result (12) and its conversion to integers (a NaN-free copy, a rounded copy,
+#: int32 values and the integer result: ~40), rounded up.
+TILE_OUTPUT_BYTES_PER_PIXEL = 64
 #: Side of the small input traced to learn a network's layer order and widths.
 PROBE_SIDE = 16
 #: Free memory glibc may keep at the top of its heap once :func:`keep_freed_host_memory`
@@ -55,7 +61,9 @@ class Runner(Protocol):
     """What :func:`upscale_tensor` runs: one call per tile, float32 NCHW in and out.
 
     ``backend`` names the engine (``torch``, ``onnxruntime``), ``threads`` the intra-op
-    threads it uses, ``compiled`` whether ``torch.compile`` built it.
+    threads it uses, ``compiled`` whether ``torch.compile`` built it. ``scales``,
+    ``check_scale`` and ``num_params`` describe what it serves, so a model needs no
+    PyTorch network to answer them (an ONNX Runtime model has none).
     """
 
     scales: tuple[int, ...]
@@ -71,41 +79,65 @@ class Runner(Protocol):
     @property
     def threads(self) -> int: ...
 
+    @property
+    def num_params(self) -> int: ...
+
+    def check_scale(self, scale: int | None) -> int: ...
+
     def activation_bytes_per_pixel(self, scale: int) -> int: ...
 
     def __call__(self, x: torch.Tensor, scale: int, precision: str = "fp32") -> torch.Tensor: ...
 
 
-def resolve_device(name: str | torch.device) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without it is a clear error."""
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise LiteSRError("--device cuda was requested but PyTorch sees no CUDA GPU (use --device cpu)")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise LiteSRError(f"unknown device {name!r} (use auto, cpu or cuda)") from None
-
-
-def check_precision(precision: str, device: torch.device) -> torch.dtype:
-    if precision not in PRECISIONS:
-        raise LiteSRError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
-    if precision == "fp16" and device.type == "cpu":
-        raise LiteSRError("fp16 is for CUDA GPUs; on a CPU use bf16 (or fp32)")
-    return PRECISIONS[precision]
+def served_scale(scales: tuple[int, ...], scale: int | None, owner: str) -> int:
+    """``scale`` if ``owner`` serves it (its default, the last of ``scales``, for ``None``)."""
+    if scale is None:
+        return scales[-1]
+    if scale not in scales:
+        raise ScaleError(f"{owner} serves {', '.join(f'×{s}' for s in scales)}, not ×{scale}")
+    return scale
 
 
 def available_memory(device: torch.device) -> int:
-    """Bytes free for activations on ``device`` (physical memory available on a CPU)."""
+    """Bytes free for new allocations on ``device``.
+
+    On a CPU: the kernel's estimate of memory available without swapping (``MemAvailable``,
+    which counts reclaimable page cache, unlike the free-page count), lowered to what a
+    cgroup v2 memory limit (a container) leaves, where there is one.
+    """
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
+    available = _meminfo_available()
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            available = 4 << 30
+    limit = _cgroup_memory_left()
+    return available if limit is None else min(available, limit)
+
+
+def _meminfo_available() -> int | None:
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 4 << 30
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_memory_left() -> int | None:
+    """``memory.max − memory.current`` of this process's cgroup (v2), or ``None`` without a limit."""
+    try:
+        with open("/sys/fs/cgroup/memory.max") as handle:
+            limit = handle.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as handle:
+            current = int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+    return None if limit == "max" else max(int(limit) - current, 0)
 
 
 def _probe(net: nn.Module, scale: int, channels: int = 3) -> list[LayerRecord]:
@@ -133,15 +165,29 @@ def activation_bytes_per_pixel(net: nn.Module, scale: int) -> int:
     return 4 * max(by_width, measured)
 
 
-def auto_tile_size(net: nn.Module | Runner, scale: int, device: torch.device, height: int, width: int) -> int | None:
-    """Largest tile whose activations fit the memory budget; ``None`` when the image fits whole."""
-    budget = min(AUTO_TILE_MEMORY_SHARE * available_memory(device), AUTO_TILE_MEMORY_CAP)
+def tile_bytes_per_pixel(runner: Runner, scale: int) -> int:
+    """Working memory of a tile per input pixel: activations plus its result and conversion."""
+    return runner.activation_bytes_per_pixel(scale) + TILE_OUTPUT_BYTES_PER_PIXEL * scale * scale
+
+
+def auto_tile_size(net: nn.Module | Runner, scale: int, device: torch.device, height: int, width: int,
+                   reserved_host: int = 0) -> int | None:
+    """Largest tile whose working memory fits the budget; ``None`` when the image fits whole.
+
+    The budget is a share of the memory available on ``device`` — on a CPU less
+    ``reserved_host`` bytes already promised but not yet touched (an output buffer filled
+    tile by tile) — and never above :data:`AUTO_TILE_MEMORY_CAP`.
+    """
+    free = available_memory(device) - (reserved_host if device.type == "cpu" else 0)
+    free = max(free, 0)
+    budget = min(AUTO_TILE_MEMORY_SHARE * free, AUTO_TILE_MEMORY_CAP)
     runner = as_runner(net)
-    per_pixel = runner.activation_bytes_per_pixel(scale)
+    per_pixel = tile_bytes_per_pixel(runner, scale)
     if height * width * per_pixel <= budget:
         return None
-    return next((side for side in AUTO_TILE_SIDES if (side + 2 * runner.receptive_radius) ** 2 * per_pixel <= budget),
-                AUTO_TILE_SIDES[-1])
+    window = math.isqrt(int(budget // per_pixel))
+    side = (window - 2 * runner.receptive_radius) // AUTO_TILE_STEP * AUTO_TILE_STEP
+    return min(max(side, AUTO_TILE_MIN), AUTO_TILE_MAX)
 
 
 # --------------------------------------------------------------------------- precision
@@ -274,6 +320,13 @@ class DeployedNet:
     def threads(self) -> int:
         return torch.get_num_threads()
 
+    @property
+    def num_params(self) -> int:
+        return count_parameters(self.net)
+
+    def check_scale(self, scale: int | None) -> int:
+        return served_scale(self.scales, scale, type(self.net).__name__)
+
     def activation_bytes_per_pixel(self, scale: int) -> int:
         if scale not in self._bytes_per_pixel:
             self._bytes_per_pixel[scale] = activation_bytes_per_pixel(self.net, scale)
@@ -345,27 +398,6 @@ def keep_freed_host_memory() -> bool:
 # --------------------------------------------------------------------------- tiling
 
 
-def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
-    """(top, left, bottom, right) of the kept regions of each tile, row by row."""
-    return [(top, left, min(top + tile, height), min(left + tile, width))
-            for top in range(0, height, tile) for left in range(0, width, tile)]
-
-
-def tile_window(start: int, stop: int, length: int, tile: int, pad: int) -> tuple[int, int]:
-    """Input span run for the kept span ``[start, stop)`` along an axis of ``length`` pixels.
-
-    Every window has the same size, ``min(tile + 2·pad, length)``: at the image border it
-    slides inward (more context on the inner side) instead of being clipped. The kept span
-    stays ``pad`` pixels away from every window edge that is not the image border, so the
-    result is exact either way; equal windows mean one input shape per image, so memory
-    freed by one tile is reused as is by the next (no fragmentation creep of the process's
-    memory) and a compiled network compiles once.
-    """
-    window = min(tile + 2 * pad, length)
-    first = max(0, min(start - pad, length - window))
-    return first, first + window
-
-
 @torch.inference_mode()
 def upscale_tensor(
     net: nn.Module | Runner,
@@ -383,30 +415,31 @@ def upscale_tensor(
     model) or a plain network, run as it is. ``tile=None`` runs the whole image at once,
     ``tile=0`` picks a tile size from the free memory, ``tile=N`` uses N×N input-pixel
     tiles. ``tile_pad`` defaults to the network's receptive radius, which makes tiling
-    exact. ``on_tile(done, total)`` reports progress.
+    exact. ``on_tile(done, total)`` reports progress. Integer images go through
+    :func:`litesr.image_upscale.upscale_image` instead, which writes each tile straight
+    into the integer result.
     """
+    check_tiling(tile, tile_pad)
     runner = as_runner(net)
     device = runner.device
     check_precision(precision, device)
     height, width = image.shape[-2:]
     if tile == 0:
         tile = auto_tile_size(runner, scale, device, height, width)
-    if tile is None or (tile >= height and tile >= width):
-        result = runner(image.to(device), scale, precision).cpu()
+    tiles = plan_tiles(height, width, tile, runner.receptive_radius if tile_pad is None else tile_pad)
+
+    def compute(piece: Tile) -> torch.Tensor:
+        return runner(image[(..., *piece.window)].to(device), scale, precision).cpu()
+
+    if len(tiles) == 1:  # the whole image in one window: its result is the output, no copy
+        output = compute(tiles[0])
         if on_tile:
             on_tile(1, 1)
-        return result
-    if tile < 8:
-        raise LiteSRError(f"tile size {tile} is too small (use 0 for automatic, or at least 8)")
-    pad = runner.receptive_radius if tile_pad is None else tile_pad
+        return output
     output = torch.empty(image.shape[0], image.shape[1], height * scale, width * scale, dtype=torch.float32)
-    grid = tile_grid(height, width, tile)
-    for index, (top, left, bottom, right) in enumerate(grid, start=1):
-        y0, y1 = tile_window(top, bottom, height, tile, pad)
-        x0, x1 = tile_window(left, right, width, tile, pad)
-        result = runner(image[..., y0:y1, x0:x1].to(device), scale, precision).cpu()
-        output[..., top * scale:bottom * scale, left * scale:right * scale] = result[
-            ..., (top - y0) * scale:(bottom - y0) * scale, (left - x0) * scale:(right - x0) * scale]
-        if on_tile:
-            on_tile(index, len(grid))
+
+    def write(piece: Tile, kept: torch.Tensor) -> None:
+        output[(..., *piece.in_output(scale))] = kept
+
+    run_tiles(tiles, scale, compute, write, on_tile)
     return output

@@ -1,48 +1,56 @@
-"""SRModel: a network plus what it is (its ArchSpec), with the operations users call."""
+"""SRModel: what upscales (a runner), what it is (an ArchSpec), and its PyTorch network if any."""
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.nn import functional as F
 
 from .archs import SRNet
 from .checkpoints import save_safetensors
 from .errors import LiteSRError
-from .imaging.io import from_float_tensor, to_float_tensor
+from .image_upscale import ImageInputError, upscale_image
+from .imaging.io import orient_array, read_exif
 from .imaging.resize import imresize
-from .inference import DeployedNet, Runner, keep_freed_host_memory, upscale_tensor
-from .profile import network_device
+from .inference import DeployedNet, Runner, as_runner, keep_freed_host_memory
 from .spec import ArchSpec
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
-ALPHA_MODES = ("bicubic", "model")
 #: PIL modes kept as they are by :meth:`SRModel.upscale`; others are converted to RGB(A).
+#: Largest final factor `outscale` accepts (the CLI's -s too): beyond it the resize dominates.
+MAX_OUTSCALE = 16
 PIL_NATIVE_MODES = {"L", "LA", "RGB", "RGBA", "I;16"}
 
 
 class SRModel:
-    """A super-resolution network ready to use.
+    """A super-resolution model ready to use.
 
-    ``net`` is the plain ``torch.nn.Module``; ``spec`` says how to rebuild it. ``scale`` is
-    the default factor and ``scales`` every factor served (the multi-scale LESRCNN serves
-    ×2, ×3 and ×4 from one network). ``runner`` is what upscaling runs: the network as it
-    is until :meth:`deploy`, then its deploy form; an ONNX Runtime model
-    (:func:`litesr.export.load_onnx`) has an :class:`~litesr.export.OrtNet` as both.
+    ``runner`` is what upscaling runs (:class:`litesr.inference.Runner`); ``net`` is the
+    plain PyTorch network behind it, or ``None`` for a model that has none (ONNX Runtime,
+    :func:`litesr.export.load_onnx`); ``spec`` says how to rebuild the network. Everything
+    a runner answers — ``scale`` (the default factor), ``scales`` (every factor served:
+    the multi-scale LESRCNN serves ×2, ×3 and ×4 from one network), ``device``,
+    :meth:`num_params` — is asked of it, so both kinds behave alike; only :meth:`save` and
+    :meth:`to` need the PyTorch network.
+
+    ``SRModel(net, spec)`` wraps a network; until :meth:`deploy` it runs as it is.
+    ``SRModel(None, spec, runner=...)`` wraps a runner alone.
     """
 
-    def __init__(self, net: SRNet, spec: ArchSpec, name: str | None = None, source: str | None = None) -> None:
-        self.net = net.eval()
+    def __init__(self, net: SRNet | None, spec: ArchSpec, name: str | None = None, source: str | None = None,
+                 *, runner: Runner | None = None) -> None:
+        if (net is None) == (runner is None):
+            raise TypeError("SRModel needs a PyTorch network or a runner (one of them)")
+        self.net = net.eval() if net is not None else None
         self._spec = spec
         self.name = name
         self.source = source
-        self._deployed: DeployedNet | None = None
+        self._runner = runner
 
     def __repr__(self) -> str:
         label = self.name or self.source or self.arch
@@ -55,38 +63,50 @@ class SRModel:
     @property
     def spec(self) -> ArchSpec:
         """The spec of the network *as it is now* (a fused SPAN rebuilds in deploy form)."""
-        if self.arch == "span" and self.net.deployed:
-            return replace(self._spec, kwargs={**self._spec.kwargs, "deploy": True})
-        return self._spec
+        return self._spec if self.net is None else self._spec.for_network(self.net)
+
+    @property
+    def runner(self) -> Runner:
+        """What :meth:`upscale` runs: the deploy form after :meth:`deploy`, else the network as it is.
+
+        Until then a plain runner is made on each access (cheap), so it always sees the
+        network's current weights.
+        """
+        if self._runner is not None:
+            return self._runner
+        assert self.net is not None  # one of the two is always set
+        return as_runner(self.net)
 
     @property
     def scale(self) -> int:
-        return self.net.scale
+        return self.check_scale(None)
 
     @property
     def scales(self) -> tuple[int, ...]:
-        return self.net.scales
+        return self.runner.scales
 
     @property
     def device(self) -> torch.device:
-        return self.net.device if not isinstance(self.net, torch.nn.Module) else network_device(self.net)
-
-    @property
-    def runner(self) -> SRNet | Runner:
-        """What :meth:`upscale` runs: the deploy form after :meth:`deploy`, else the network."""
-        return self._deployed if self._deployed is not None else self.net
+        return self.runner.device
 
     def num_params(self) -> int:
-        """Trainable and frozen parameters of the network in its current form."""
-        if not isinstance(self.net, torch.nn.Module):
-            return self.net.num_params
-        return sum(p.numel() for p in self.net.parameters())
+        """Parameters of the network in its current form (what its weights file holds)."""
+        return self.runner.num_params
+
+    def check_scale(self, scale: int | None) -> int:
+        """The scale to run for a request (the default for ``None``); ScaleError if not served."""
+        return self.net.check_scale(scale) if self.net is not None else self.runner.check_scale(scale)
 
     def to(self, device: str | torch.device) -> "SRModel":
+        """Move the PyTorch network (and rebuild its deploy form, which is per device)."""
+        if self.net is None:
+            if torch.device(device) != self.device:
+                raise LiteSRError(f"this model runs on {self.device} as loaded; load it again with device={device!r}")
+            return self
         self.net.to(device)
-        if self._deployed is not None:  # compiled graphs and precision copies are per device
-            self._deployed = DeployedNet(self.net, channels_last=self._deployed.memory_format == torch.channels_last,
-                                         compile=self._deployed.compiled)
+        if isinstance(self._runner, DeployedNet):  # compiled graphs and precision copies are per device
+            self._runner = DeployedNet(self.net, channels_last=self._runner.memory_format == torch.channels_last,
+                                       compile=self._runner.compiled)
         return self
 
     def deploy(self, *, channels_last: bool = True, compile: bool = False, reuse_memory: bool = True) -> "SRModel":
@@ -99,11 +119,12 @@ class SRModel:
         SCNet or LESRCNN (BENCHMARKS.md), and each new input shape compiles first (seconds).
         ``reuse_memory`` keeps freed host memory for reuse (:func:`keep_freed_host_memory`,
         process-wide), which removes the page faults that dominate SCNet on a CPU. The
-        weights are unchanged, so :meth:`save` still writes the same file.
+        weights are unchanged, so :meth:`save` still writes the same file. A model without
+        a PyTorch network (ONNX Runtime) is deployed already.
         """
-        self.net.fuse()
-        if isinstance(self.net, torch.nn.Module):
-            self._deployed = DeployedNet(self.net, channels_last=channels_last, compile=compile)
+        if self.net is not None:
+            self.net.fuse()
+            self._runner = DeployedNet(self.net, channels_last=channels_last, compile=compile)
         if reuse_memory and self.device.type == "cpu":
             keep_freed_host_memory()
         return self
@@ -111,7 +132,7 @@ class SRModel:
     @torch.inference_mode()
     def run(self, tensor: torch.Tensor, scale: int | None = None) -> torch.Tensor:
         """Forward a float NCHW tensor in [0, 1] in one pass; the output is not clamped."""
-        return self.runner(tensor.to(self.device), self.net.check_scale(scale)).contiguous()
+        return self.runner(tensor.to(self.device), self.check_scale(scale)).contiguous()
 
     def upscale(
         self,
@@ -128,64 +149,47 @@ class SRModel:
         """Super-resolve an image and return the same kind of object.
 
         Accepts numpy arrays H×W (gray), H×W×3 (RGB) or H×W×4 (RGBA), uint8 or uint16, or a
-        PIL image. Gray goes through the network as three equal channels and comes back
-        gray; alpha is resized with bicubic interpolation, or with the network
-        (``alpha="model"``). ``tile``/``tile_pad``/``precision`` are those of
-        :func:`litesr.inference.upscale_tensor`. ``outscale`` resizes the network's result
-        (MATLAB-style bicubic) to that overall factor.
+        PIL image (turned upright as its EXIF orientation says, as the CLI does). Gray goes
+        through the network as three equal channels and comes back gray; alpha is resized
+        with bicubic interpolation, or with the network (``alpha="model"``).
+        ``tile``/``tile_pad``/``precision`` are those of
+        :func:`litesr.inference.upscale_tensor`; with tiles (``tile=0`` picks them from the
+        free memory) each is rounded straight into the integer result, so memory stays
+        near the result's own size (:mod:`litesr.image_upscale`). ``outscale`` resizes the
+        network's result (MATLAB-style bicubic) to that overall factor. Mistakes (an empty
+        or non-image input, a bad option) raise a :class:`~litesr.errors.LiteSRError`.
         """
         if isinstance(image, Image.Image):
-            native = image if image.mode in PIL_NATIVE_MODES else image.convert("RGBA" if "A" in image.getbands() else "RGB")
-            return Image.fromarray(self.upscale(np.asarray(native), scale, tile=tile, tile_pad=tile_pad,
+            return Image.fromarray(self.upscale(_pil_pixels(image), scale, tile=tile, tile_pad=tile_pad,
                                                 precision=precision, alpha=alpha, outscale=outscale, on_tile=on_tile))
-        if alpha not in ALPHA_MODES:
-            raise ValueError(f"alpha must be one of {ALPHA_MODES}, got {alpha!r}")
-        if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
-            raise ValueError(f"expected an H×W, H×W×3 or H×W×4 uint8/uint16 image, got {image.dtype} {image.shape}")
-        scale = self.net.check_scale(scale)
-        colour, transparency = _split_alpha(image)
-        run = lambda pixels: self._upscale_colour(pixels, scale, tile, tile_pad, precision, on_tile)  # noqa: E731
-        result = run(colour)
-        if transparency is not None:
-            resized = run(transparency) if alpha == "model" else _bicubic(transparency, scale)
-            result = np.dstack([result if result.ndim == 3 else result[..., None], resized])
+        scale = self.check_scale(scale)
+        if outscale is not None and not (isinstance(outscale, (int, float)) and 0 < outscale <= MAX_OUTSCALE):
+            raise ImageInputError(f"outscale must be a number in (0, {MAX_OUTSCALE}], got {outscale!r}")
+        result = upscale_image(self.runner, image, scale, tile=tile, tile_pad=tile_pad, precision=precision,
+                               alpha=alpha, on_tile=on_tile)
         if outscale is not None and outscale != scale:
             target = (round(image.shape[0] * outscale), round(image.shape[1] * outscale))
             result = imresize(result, output_shape=target)
         return result
 
-    def _upscale_colour(self, pixels: np.ndarray, scale: int, tile: int | None, tile_pad: int | None,
-                        precision: str, on_tile: Callable[[int, int], None] | None) -> np.ndarray:
-        """Gray (H×W) or RGB (H×W×3) through the network; gray runs as three equal channels."""
-        tensor = to_float_tensor(pixels)
-        gray = tensor.shape[1] == 1
-        if gray:
-            tensor = tensor.expand(-1, 3, -1, -1)
-        output = upscale_tensor(self.runner, tensor, scale, tile=tile, tile_pad=tile_pad,
-                                precision=precision, on_tile=on_tile)
-        if gray:
-            output = output.mean(dim=1, keepdim=True)
-        return from_float_tensor(output, pixels.dtype)
-
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the weights as safetensors, with the spec, so ``litesr.load`` needs nothing else."""
-        if not isinstance(self.net, torch.nn.Module):
-            raise LiteSRError("an ONNX Runtime model has no PyTorch weights to save; keep its .onnx file")
+        if self.net is None:
+            raise LiteSRError(f"cannot save {path}: this model has no PyTorch weights (an ONNX Runtime model: "
+                              "keep its .onnx file)")
         return save_safetensors(path, self.net, self.spec)
 
 
-def _split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Colour (H×W or H×W×3) and alpha (H×W or None) of an image array."""
-    if image.ndim == 2:
-        return image, None
-    channels = image.shape[2]
-    if channels in (2, 4):
-        colour = image[..., 0] if channels == 2 else image[..., :3]
-        return np.ascontiguousarray(colour), np.ascontiguousarray(image[..., -1])
-    return (image[..., 0] if channels == 1 else image), None
+def _pil_pixels(image: Image.Image) -> np.ndarray:
+    """A PIL image as the array :meth:`SRModel.upscale` takes: in a mode it keeps, and upright.
 
-
-def _bicubic(plane: np.ndarray, scale: int) -> np.ndarray:
-    """Bicubic resize of one plane (alpha), clamped back into its integer range."""
-    tensor = to_float_tensor(plane)
-    return from_float_tensor(F.interpolate(tensor, scale_factor=scale, mode="bicubic", align_corners=False), plane.dtype)
+    The orientation comes from the EXIF block exactly as :func:`litesr.imaging.io.read_image`
+    reads it, so the API and the CLI turn the same photo the same way; what the reader
+    would note (unreadable EXIF) is warned.
+    """
+    notes: list[str] = []
+    orientation, _ = read_exif(image, notes)
+    for note in notes:
+        warnings.warn(note, stacklevel=3)
+    native = image if image.mode in PIL_NATIVE_MODES else image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    return orient_array(np.asarray(native), orientation)

@@ -8,12 +8,13 @@ and of the NTIRE efficient-SR reports (the NTIRE 2024 winner, SPAN ch28 ×4, is 
 at 256×256), so LiteSR's numbers can be put next to published ones. "Activations" follows
 the same reports: the number of elements output by all convolutions.
 
-This module only measures; :mod:`litesr.inference` decides how a network runs, and
-:func:`profile_model` drives a model's own deploy path so that latency is what users get.
+This module only measures: the layer trace behind MACs and activations is
+:mod:`litesr.tracing` (its names are re-exported here), :mod:`litesr.inference` decides how
+a network runs, and :func:`profile_model` drives a model's own deploy path so that latency
+is what users get.
 """
 from __future__ import annotations
 
-import copy
 import os
 import platform
 import resource
@@ -22,110 +23,15 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from .errors import LiteSRError
-
-if TYPE_CHECKING:
-    from .inference import Runner
-    from .model import SRModel
-
-#: Modules that do arithmetic LiteSR counts; everything else is free.
-COUNTED_MODULES = (nn.Conv2d, nn.Linear)
-
-
-@dataclass(frozen=True)
-class LayerRecord:
-    """One leaf module call, in execution order."""
-
-    name: str
-    module: nn.Module = field(repr=False, compare=False)
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    macs: int
-
-    @property
-    def input_elements(self) -> int:
-        return _numel(self.input_shape)
-
-    @property
-    def output_elements(self) -> int:
-        return _numel(self.output_shape)
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
-
-
-def layer_macs(module: nn.Module, output_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one call of ``module`` that produced ``output_shape``."""
-    if isinstance(module, nn.Conv2d):
-        kernel_h, kernel_w = module.kernel_size
-        return _numel(output_shape) * (module.in_channels // module.groups) * kernel_h * kernel_w
-    if isinstance(module, nn.Linear):
-        return _numel(output_shape) * module.in_features
-    return 0
-
-
-@torch.inference_mode()
-def trace_layers(net: nn.Module, x: torch.Tensor, *args: Any) -> list[LayerRecord]:
-    """Run ``net(x, *args)`` once and record every leaf module call in execution order.
-
-    Execution order is what matters (registration order differs: SPAN registers
-    ``conv_cat`` before ``conv_2``, LESRCNN its upsampler last), so the record is taken
-    by hooks rather than by walking ``net.modules()``.
-    """
-    records: list[LayerRecord] = []
-    names = {module: name for name, module in net.named_modules()}
-
-    def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-        if not isinstance(output, torch.Tensor):
-            return
-        first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-        records.append(LayerRecord(names.get(module, type(module).__name__), module,
-                                   tuple(first.shape) if first is not None else (),
-                                   tuple(output.shape), layer_macs(module, tuple(output.shape))))
-
-    leaves = [module for module in net.modules() if not any(True for _ in module.children())]
-    handles = [module.register_forward_hook(hook) for module in leaves]
-    try:
-        net(x, *args)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return records
-
-
-def trace_shapes(net: nn.Module, size: tuple[int, int], *args: Any, channels: int = 3) -> list[LayerRecord]:
-    """:func:`trace_layers` without computing anything: a copy of ``net`` runs on the meta device.
-
-    Shapes — hence MACs and activations — are all that counting needs, so a 256×256 ×4
-    network is traced in milliseconds whatever its cost. Falls back to a real CPU pass if
-    some operation has no meta implementation.
-    """
-    try:
-        meta = copy.deepcopy(net).to("meta")
-        return trace_layers(meta, torch.empty(1, channels, *size, device="meta"), *args)
-    except (NotImplementedError, RuntimeError):
-        return trace_layers(net, torch.zeros(1, channels, *size, device=network_device(net)), *args)
-
-
-def network_device(net: nn.Module) -> torch.device:
-    """The device of a network's weights (CPU for a network without any)."""
-    tensor = next(net.parameters(), None)
-    if tensor is None:
-        tensor = next(net.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
-
-
-def count_parameters(net: nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in net.parameters() if p.requires_grad or not trainable_only)
+from .inference import Runner
+from .model import SRModel
+from .tracing import count_parameters, trace_layers, trace_shapes  # noqa: F401 (trace_layers: re-exported)
 
 
 def measure_latency(step: Callable[[], object], runs: int = 10, warmup: int = 2) -> list[float]:
@@ -268,14 +174,19 @@ def profile_model(model: SRModel, size: tuple[int, int] = (256, 256), *, scale: 
                   runner: Runner | None = None) -> ModelProfile:
     """Profile a PyTorch ``model`` as deployed (call :meth:`SRModel.deploy` first).
 
-    Parameters, MACs and activations come from ``model.net`` (the deploy graph); latency
-    and peak memory from ``runner`` — by default the model's own, or e.g. an
-    :class:`litesr.export.OrtNet` made from it — so they are what users get.
+    Parameters, MACs and activations come from ``model.net`` (the deploy graph), so the
+    model must have one; latency and peak memory from ``runner`` — by default the model's
+    own, or e.g. the :class:`litesr.export.OrtNet` of its ONNX Runtime form — so they are
+    what users get.
     """
     height, width = size
     if height < 1 or width < 1:
         raise LiteSRError(f"input size must be positive, got {height}×{width}")
-    scale = model.net.check_scale(scale)
+    net = model.net
+    if net is None:
+        raise LiteSRError("an ONNX Runtime model has no PyTorch graph to count MACs on: profile the PyTorch "
+                          "model and pass its ONNX Runtime form as runner (litesr profile --backend onnxruntime)")
+    scale = model.check_scale(scale)
     runner = runner if runner is not None else model.runner
     device = runner.device
     x = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))
@@ -290,11 +201,11 @@ def profile_model(model: SRModel, size: tuple[int, int] = (256, 256), *, scale: 
         # Memory first: allocators keep freed memory, so a later measurement would see none.
         memory, memory_kind = peak_memory(step, device)
         latency = measure_latency(step, runs, warmup)
-    records = trace_shapes(model.net, size, scale)
+    records = trace_shapes(net, size, scale)
     convs = [r for r in records if isinstance(r.module, nn.Conv2d)]
     return ModelProfile(
         model=model.name or model.source or model.arch, arch=model.arch, scale=scale, input_size=(height, width),
-        params_training=training_form_parameters(model), params_deploy=count_parameters(model.net),
+        params_training=training_form_parameters(model), params_deploy=count_parameters(net),
         macs=sum(r.macs for r in records), activations=sum(r.output_elements for r in convs),
         conv_layers=len(convs), backend=runner.backend, precision=precision, compiled=runner.compiled,
         device=str(device), threads=runner.threads, runs=runs, warmup=warmup, latency_s=latency,

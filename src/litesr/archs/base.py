@@ -1,7 +1,12 @@
 """The contract every LiteSR network honours, whatever its family."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import nn
+
+from ..errors import ScaleError
 
 
 class SRNet(nn.Module):
@@ -35,6 +40,14 @@ class SRNet(nn.Module):
     def deployed(self) -> bool:
         return getattr(self, "_deployed", False)
 
+    def current_kwargs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Constructor arguments that rebuild this network in its *current* form.
+
+        Architectures whose deploy form is a different structure (SPAN's fused convs)
+        override this; for the others the form does not change the arguments.
+        """
+        return dict(kwargs)
+
     def fuse(self) -> "SRNet":
         """Switch to the inference form once (subclasses fold what they can)."""
         self._deployed = True
@@ -46,5 +59,5 @@ class SRNet(nn.Module):
             return self.scale
         if scale not in self.scales:
             supported = ", ".join(f"×{s}" for s in self.scales)
-            raise ValueError(f"{type(self).__name__} serves {supported}, not ×{scale}")
+            raise ScaleError(f"{type(self).__name__} serves {supported}, not ×{scale}")
         return scale

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import ConfigurationError
+
 #: DIV2K RGB mean that SPAN and LESRCNN subtract from their input.
 DIV2K_RGB_MEAN: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)
 
@@ -61,7 +63,7 @@ class Shift8(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels = x.shape[-3]
         if channels % 8:
-            raise ValueError(f"Shift8 needs a channel count divisible by 8, got {channels}")
+            raise ConfigurationError(f"Shift8 needs a channel count divisible by 8, got {channels}")
         if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
             # Autocast would round an fp32 input to bf16/fp16 here: a shift must stay exact.
             with torch.autocast(x.device.type, enabled=False):
@@ -192,7 +194,7 @@ def pixel_shuffle_upsampler(
     elif scale >= 2 and scale & (scale - 1) == 0:
         steps = [(2, in_channels)] * int(math.log2(scale))
     else:
-        raise ValueError(f"pixel-shuffle upsampler supports scale 3 or a power of two, got {scale}")
+        raise ConfigurationError(f"pixel-shuffle upsampler supports scale 3 or a power of two, got {scale}")
     layers: list[nn.Module] = []
     channels = in_channels
     for factor, target in steps:

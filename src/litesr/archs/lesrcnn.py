@@ -7,12 +7,17 @@ upsampler per scale and picks it per call. Module names follow the official code
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import CheckpointError, ConfigurationError
 from .base import SRNet
 from .blocks import MeanShift, pixel_shuffle_upsampler
+from .detection import StateDict, indices, shape
+from .registry import Architecture
 
 LESRCNN_SCALES: tuple[int, ...] = (2, 3, 4)
 #: Number of (3×3+ReLU, 1×1) pairs in the extraction block: conv2/3 … conv16/17.
@@ -58,7 +63,7 @@ class LESRCNN(SRNet):
         elif scale in LESRCNN_SCALES:
             self.scales = (scale,)
         else:
-            raise ValueError(f"LESRCNN supports scale {LESRCNN_SCALES} (or multi_scale=True), got {scale}")
+            raise ConfigurationError(f"LESRCNN supports scale {LESRCNN_SCALES} (or multi_scale=True), got {scale}")
         self.multi_scale = multi_scale
         self.sub_mean = MeanShift(sign=-1)
         self.add_mean = MeanShift(sign=1)
@@ -91,3 +96,26 @@ class LESRCNN(SRNet):
         for index in range(1, LESRCNN_NUM_REFINE + 1):
             t = getattr(self, f"conv17_{index}")(t)
         return self.add_mean(self.conv18(t))
+
+
+def detect_lesrcnn(state_dict: StateDict, scale_hint: int | None) -> dict[str, Any] | None:
+    """``conv1`` + ``conv17_1``; ``upsample.up2`` marks the multi-scale model."""
+    if "conv17_1.0.weight" not in state_dict or "conv1.0.weight" not in state_dict:
+        return None
+    num_feat = shape(state_dict, "conv1.0.weight", 4, "LESRCNN")[0]
+    if any(key.startswith("upsample.up2.") for key in state_dict):
+        return dict(scale=None, multi_scale=True, num_feat=num_feat)
+    steps = indices(state_dict, r"upsample\.up\.body\.(\d+)\.weight")
+    if not steps:
+        raise CheckpointError("LESRCNN checkpoint has no upsampler weights (upsample.up.body.*)")
+    first_out = shape(state_dict, f"upsample.up.body.{steps[0]}.weight", 4, "LESRCNN")[0]
+    scale = 3 if first_out == 9 * num_feat else 2 ** len(steps)
+    if scale not in LESRCNN_SCALES:
+        raise CheckpointError(f"LESRCNN checkpoint has an upsampler for an unsupported scale (×{scale})")
+    return dict(scale=scale, multi_scale=False, num_feat=num_feat)
+
+
+ARCHITECTURE = Architecture(
+    name="lesrcnn", network=LESRCNN, scale_argument="scale", scales=LESRCNN_SCALES, detect=detect_lesrcnn,
+    multi_scale_argument="multi_scale", official_options={"group": 1},
+)

@@ -6,12 +6,18 @@ Module names follow the official code (``conv_1``, ``block_k.c{1,2,3}_r``, ``con
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import CheckpointError, ConfigurationError
 from .base import SRNet
 from .blocks import DIV2K_RGB_MEAN, Conv3XC, pixel_shuffle_upsampler
+from .detection import StateDict, shape, square_root
+from .registry import Architecture
 
 SPAN_SCALES: tuple[int, ...] = (1, 2, 3, 4)
 SPAN_IMG_RANGE = 255.0
@@ -60,7 +66,7 @@ class SPAN(SRNet):
     ) -> None:
         super().__init__()
         if upscale not in SPAN_SCALES:
-            raise ValueError(f"SPAN supports upscale {SPAN_SCALES}, got {upscale}")
+            raise ConfigurationError(f"SPAN supports upscale {SPAN_SCALES}, got {upscale}")
         self.scales = (upscale,)
         self.norm = norm
         self._deployed = deploy
@@ -112,8 +118,51 @@ class SPAN(SRNet):
             if not layer.deployed:
                 layer.refresh_eval_conv()
 
+    def current_kwargs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        return {**kwargs, "deploy": True} if self.deployed else dict(kwargs)
+
     def fuse(self) -> "SPAN":
         for layer in self.conv3xc_layers():
             layer.fuse()
         self._deployed = True
         return self
+
+
+def detect_span(state_dict: StateDict, scale_hint: int | None) -> dict[str, Any] | None:
+    """``conv_cat`` + ``upsampler.0``; deploy-only files (``eval_conv`` only) and ``no_norm`` too."""
+    if "conv_cat.weight" not in state_dict or "upsampler.0.weight" not in state_dict:
+        return None
+    deploy = "conv_1.sk.weight" not in state_dict
+    first = shape(state_dict, "conv_1.eval_conv.weight" if deploy else "conv_1.sk.weight", 4, "SPAN")
+    feature_channels, num_in_ch = first[:2]
+    upsampled = shape(state_dict, "upsampler.0.weight", 4, "SPAN")[0]
+    for num_out_ch in dict.fromkeys((num_in_ch, 3, 1)):
+        upscale = square_root(upsampled // num_out_ch) if upsampled % num_out_ch == 0 else None
+        if upscale in SPAN_SCALES:
+            break
+    else:
+        raise CheckpointError(f"SPAN checkpoint's upsampler has {upsampled} output channels, which fits no supported scale")
+    return dict(num_in_ch=num_in_ch, num_out_ch=num_out_ch, feature_channels=feature_channels,
+                upscale=upscale, norm="no_norm" not in state_dict, deploy=deploy)
+
+
+def complete_derived_entries(net: SRNet, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A training-form file may omit the ``eval_conv`` weights: they are derived from the branches."""
+    if not net.deployed:
+        own = net.state_dict()
+        for key in own:
+            if ".eval_conv." in key and key not in state_dict:
+                state_dict[key] = own[key]
+    return state_dict
+
+
+def _refresh_after_load(net: SRNet) -> None:
+    assert isinstance(net, SPAN)
+    net.refresh_eval_convs()
+
+
+ARCHITECTURE = Architecture(
+    name="span", network=SPAN, scale_argument="upscale", scales=SPAN_SCALES, detect=detect_span,
+    official_options={"img_range": SPAN_IMG_RANGE, "rgb_mean": tuple(DIV2K_RGB_MEAN), "bias": True},
+    prepare_state_dict=complete_derived_entries, after_load=_refresh_after_load,
+)

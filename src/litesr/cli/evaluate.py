@@ -16,13 +16,11 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, load
+from .. import __version__
 from ..data.benchmark import BenchmarkSet, open_benchmark
 from ..evaluate import (
     GRAY_MODES,
@@ -35,7 +33,21 @@ from ..evaluate import (
     evaluate,
     model_label,
 )
+from ..imaging.atomic import atomic_write
 from ..model import SRModel
+from .options import (
+    NOT_OUTSCALE_HINT,
+    add_command,
+    add_device,
+    add_model_source,
+    add_scale,
+    add_quiet,
+    add_threads,
+    load_cli_model,
+    non_negative_int,
+    prepare_runtime,
+)
+from .outputs import check_output_file
 from .table import format_table
 
 DESCRIPTION = """\
@@ -45,50 +57,29 @@ with MATLAB-exact imresize when the set has none), SR clamped and rounded to uin
 SSIM on the float BT.601 Y channel with a border of <scale> pixels, averaged per set."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
-
-
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "eval", help="PSNR/SSIM on benchmark sets (Set5, Set14, B100 ...)", description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_command(
+        commands, "eval", command_eval, help="PSNR/SSIM on benchmark sets (Set5, Set14, B100 ...)",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter, hints=NOT_OUTSCALE_HINT,
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("-m", "--model", metavar="MODEL", help="a zoo name (see `litesr models`) or a weights file")
-    source.add_argument("-w", "--weights", metavar="FILE", help="a weights file (.pth/.pt/.ckpt/.safetensors)")
+    source = add_model_source(parser, required=True)
     source.add_argument("--bicubic", action="store_true", help="the bicubic baseline (MATLAB imresize of the LR)")
+    add_scale(parser)
     parser.add_argument(
         "--data", metavar="DIR", action="append", required=True,
         help="a benchmark set: <Set> with HR/ (and LR_bicubic/X<s>/), or a folder of HR images; repeatable",
     )
-    parser.add_argument("-s", "--scale", type=_positive_int, help="the factor (default: the model's)")
     lr = parser.add_mutually_exclusive_group()
     lr.add_argument("--lr", metavar="DIR", help="read the LR images from DIR (one --data only)")
-    lr.add_argument("--make-lr", action="store_true", help="make the LR with MATLAB-exact imresize even if the set has LR files")
+    lr.add_argument("--make-lr", action="store_true",
+                    help="make the LR with MATLAB-exact imresize even if the set has LR files")
     channel = parser.add_mutually_exclusive_group()
     channel.add_argument("--y-channel", dest="y_channel", action="store_true", default=True,
                          help="score BT.601 Y (default)")
     channel.add_argument("--rgb", dest="y_channel", action="store_false", help="score all RGB channels")
     parser.add_argument("--y-round", action="store_true",
                         help="round Y to integers first (MATLAB rgb2ycbcr on uint8; some papers' scripts)")
-    parser.add_argument("--crop-border", type=_non_negative_int, metavar="N",
+    parser.add_argument("--crop-border", type=non_negative_int, metavar="N",
                         help="pixels dropped on each side before scoring (default: the scale)")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default="round",
                         help="SR output to uint8: round (default, BasicSR) or truncate (.byte() casts)")
@@ -98,25 +89,27 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--save-images", metavar="DIR", help="write each SR image to DIR/<set>/<name>.png")
     parser.add_argument("--json", metavar="FILE", help="write per-image values and the protocol as JSON")
     parser.add_argument("--csv", metavar="FILE", help="write one row per image as CSV")
-    parser.add_argument("--device", default="cpu", help="torch device for the model (default: cpu)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary on stderr")
-    parser.set_defaults(handler=command_eval, eval_parser=parser)
+    add_device(parser)
+    add_threads(parser)
+    add_quiet(parser)
 
 
 # --------------------------------------------------------------------------- command
 
 
 def command_eval(args: argparse.Namespace) -> int:
-    parser: argparse.ArgumentParser = args.eval_parser
+    parser: argparse.ArgumentParser = args.parser
     if args.lr is not None and len(args.data) > 1:
         parser.error("--lr pairs with a single --data folder")
     if args.y_round and not args.y_channel:
         parser.error("--y-round applies to the Y channel, not with --rgb")
     if args.bicubic and args.scale is None:
         parser.error("--bicubic needs --scale")
-    outputs = [_check_output_file(path, flag) for path, flag in ((args.json, "--json"), (args.csv, "--csv"))]
+    device = prepare_runtime(args)
+    json_file, csv_file = (None if path is None else check_output_file(path, flag)
+                           for path, flag in ((args.json, "--json"), (args.csv, "--csv")))
 
-    model = _load_model(args)
+    model: SRModel | Bicubic = bicubic if args.bicubic else load_cli_model(args, device)[0]
     scale = args.scale if args.scale is not None else model.scale  # type: ignore[union-attr]
     if isinstance(model, SRModel) and scale not in model.scales:
         served = ", ".join(f"×{s}" for s in model.scales)
@@ -136,36 +129,11 @@ def command_eval(args: argparse.Namespace) -> int:
         ))
 
     print(results_table(results))
-    if outputs[0] is not None:
-        _atomic_write_text(outputs[0], json.dumps(results_json(model, protocol, results), indent=2) + "\n")
-    if outputs[1] is not None:
-        _atomic_write_text(outputs[1], results_csv(results))
+    if json_file is not None:
+        _write_text(json_file, json.dumps(results_json(model, protocol, results), indent=2) + "\n")
+    if csv_file is not None:
+        _write_text(csv_file, results_csv(results))
     return 0
-
-
-def _load_model(args: argparse.Namespace) -> SRModel | Bicubic:
-    if args.bicubic:
-        return bicubic
-    _check_device(args.device)
-    if args.weights is not None:
-        path = Path(args.weights)
-        if not path.exists():
-            raise EvaluationError(f"weights file {path} does not exist")
-        if path.is_dir():
-            raise EvaluationError(f"weights file {path} is a folder, not a file")
-        return load(path, device=args.device)
-    return load(args.model, device=args.device)
-
-
-def _check_device(device: str) -> None:
-    import torch
-
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise EvaluationError(f"unknown device {device!r} (try cpu or cuda)") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise EvaluationError("device cuda was asked for but no CUDA GPU is available")
 
 
 def _describe_model(model: SRModel | Bicubic) -> str:
@@ -234,38 +202,5 @@ def results_csv(results: list[SetResult]) -> str:
     return buffer.getvalue()
 
 
-def _check_output_file(path: str | None, flag: str) -> Path | None:
-    """Fail before the (long) evaluation if an output file cannot be written where asked."""
-    if path is None:
-        return None
-    target = Path(path)
-    if target.is_dir():
-        raise EvaluationError(f"{flag} {target} is a folder; give a file name")
-    parent = target.parent
-    if not parent.is_dir():
-        raise EvaluationError(f"{flag} {target}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise EvaluationError(f"{flag} {target}: the folder {parent} is not writable")
-    return target
-
-
-def _atomic_write_text(target: Path, text: str) -> None:
-    """Write to a temp file beside ``target``, fsync, then ``os.replace``: complete or absent."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
-        os.replace(tmp_name, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError):
-            raise EvaluationError(f"cannot write {target}: {exc.strerror or exc}") from None
-        raise
+def _write_text(target: Path, text: str) -> None:
+    atomic_write(target, lambda handle: handle.write(text.encode("utf-8")))

@@ -6,10 +6,12 @@ import importlib.util
 import sys
 
 from ..export import DEFAULT_OPSET, FP32_TOLERANCE, OnnxError, check_onnx, export_onnx
-from .profile import load_cli_model, size_argument
+from .options import NOT_OUTSCALE_HINT, add_command, add_model_source, add_scale, load_cli_model, size_argument
+from .outputs import check_output_file
 
 
 def command_export(args: argparse.Namespace) -> int:
+    check_output_file(args.output, "-o")
     model, label = load_cli_model(args)
     size = args.size
     data = export_onnx(model, args.output, size=size, scale=args.scale, opset=args.opset,
@@ -32,17 +34,15 @@ def command_export(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("export", help="export a model's deploy graph to ONNX (checked with onnxruntime)",
-                                 description="Export the deploy graph (SPAN fused, SCNet's shift as one conv) "
-                                             "to ONNX and compare onnxruntime's output with PyTorch's.")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("-m", "--model", help="zoo name (see `litesr models`); default: the default model")
-    source.add_argument("-w", "--weights", help="a weights file (.pth/.pt/.ckpt/.safetensors)")
-    parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    parser.add_argument("--scale", type=int, help="network scale (multi-scale models; ambiguous checkpoints)")
+    parser = add_command(commands, "export", command_export, hints=NOT_OUTSCALE_HINT,
+                         help="export a model's deploy graph to ONNX (checked with onnxruntime)",
+                         description="Export the deploy graph (SPAN fused, SCNet's shift as one conv) "
+                                     "to ONNX and compare onnxruntime's output with PyTorch's.")
+    add_model_source(parser)
+    add_scale(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="the .onnx file to write")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
     parser.add_argument("--dynamic-shape", action="store_true", help="accept any batch, height and width")
     parser.add_argument("--fp16", action="store_true", help="half-precision weights and I/O (for GPU runtimes)")
     parser.add_argument("--size", type=size_argument, default=(256, 256), metavar="HxW",
                         help="input size of the graph (the only one accepted without --dynamic-shape; default 256x256)")
-    parser.set_defaults(handler=command_export)

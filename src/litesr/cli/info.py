@@ -8,6 +8,7 @@ from pathlib import Path
 from .. import load
 from ..errors import ModelNotFoundError
 from ..zoo import ZOO, ModelCard, resolve
+from .options import NOT_OUTSCALE_HINT, add_command, add_scale
 from .table import format_table
 
 
@@ -64,11 +65,10 @@ def command_models(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    info = commands.add_parser("info", help="detect and describe the model in a weights file")
-    info.add_argument("weights", metavar="FILE", help="a .pth/.pt/.ckpt/.safetensors file, or a zoo name")
-    info.add_argument("--scale", type=int, help="scale, for the rare checkpoint whose weights do not fix it")
-    info.set_defaults(handler=command_info)
+    info = add_command(commands, "info", command_info, help="detect and describe the model in a weights file",
+                       hints=NOT_OUTSCALE_HINT)
+    info.add_argument("weights", metavar="FILE|MODEL", help="a .pth/.pt/.ckpt/.safetensors file, or a zoo name")
+    add_scale(info)
 
-    models = commands.add_parser("models", help="list the model zoo")
+    models = add_command(commands, "models", command_models, help="list the model zoo")
     models.add_argument("--installed", action="store_true", help="only models whose weights are present")
-    models.set_defaults(handler=command_models)

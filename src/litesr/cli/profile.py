@@ -3,37 +3,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 
-import torch
-
-from .. import load
 from ..errors import LiteSRError
-from ..inference import PRECISIONS, resolve_device
-from ..model import SRModel
 from ..profile import ModelProfile, profile_model
-from ..zoo import default_model
+from .options import (
+    NOT_OUTSCALE_HINT,
+    add_backend,
+    add_command,
+    add_compile,
+    add_device,
+    add_model_source,
+    add_precision,
+    add_scale,
+    add_threads,
+    load_cli_model,
+    prepare_runtime,
+    size_argument,
+)
 
-BACKENDS = ("torch", "onnxruntime")
-
-
-def size_argument(text: str) -> tuple[int, int]:
-    """``256x256`` (or ``256``) → (height, width)."""
-    match = re.fullmatch(r"\s*(\d+)\s*(?:[x×X]\s*(\d+))?\s*", text)
-    if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
-        raise argparse.ArgumentTypeError(f"expected HxW such as 256x256, got {text!r}")
-    height = int(match.group(1))
-    return height, int(match.group(2) or height)
-
-
-def load_cli_model(args: argparse.Namespace, device: torch.device | None = None) -> tuple[SRModel, str]:
-    """The model named by ``-m``/``-w`` (or the default one) and its label."""
-    device = device or torch.device("cpu")
-    if args.weights:
-        return load(args.weights, device=device, scale=args.scale), str(args.weights)
-    name = args.model or default_model().name
-    model = load(name, device=device, scale=args.scale)
-    return model, model.name or name
+#: ``size_argument`` lives in .options; it stays importable from here, where it began.
+__all__ = ["command_profile", "describe", "register", "size_argument"]
 
 
 def _mega(count: float) -> str:
@@ -63,13 +52,9 @@ def describe(profile: ModelProfile) -> str:
 
 
 def command_profile(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise LiteSRError("--threads must be at least 1")
-        torch.set_num_threads(args.threads)
     if args.runs < 1 or args.warmup < 0:
         raise LiteSRError("--runs must be at least 1 and --warmup at least 0")
-    device = resolve_device(args.device)
+    device = prepare_runtime(args)
     model, _ = load_cli_model(args, device)
     model.deploy(channels_last=not args.no_channels_last, compile=args.compile)
     runner = None
@@ -84,21 +69,19 @@ def command_profile(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("profile", help="parameters, MACs, activations, latency and peak memory",
-                                 description="Profile a model's deploy path on a random input.")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("-m", "--model", help="zoo name (see `litesr models`); default: the default model")
-    source.add_argument("-w", "--weights", help="a weights file (.pth/.pt/.ckpt/.safetensors)")
+    parser = add_command(commands, "profile", command_profile, hints=NOT_OUTSCALE_HINT,
+                         help="parameters, MACs, activations, latency and peak memory",
+                         description="Profile a model's deploy path on a random input.")
+    add_model_source(parser)
+    add_scale(parser)
     parser.add_argument("--size", type=size_argument, default=(256, 256), metavar="HxW",
                         help="input (LR) size; default 256x256, the NTIRE efficient-SR convention")
-    parser.add_argument("--scale", type=int, help="network scale (multi-scale models; ambiguous checkpoints)")
-    parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the deploy form (compiles first)")
+    add_precision(parser)
+    add_backend(parser)
+    add_compile(parser)
     parser.add_argument("--no-channels-last", action="store_true", help="run NCHW instead of channels-last")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    parser.add_argument("--threads", type=int, help="intra-op threads (default: PyTorch's choice)")
+    add_device(parser)
+    add_threads(parser)
     parser.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up runs (default 2)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.set_defaults(handler=command_profile)

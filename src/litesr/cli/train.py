@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 from ..train.config import load_config
+from .options import add_command, add_device, add_quiet, add_threads, positive_int, prepare_runtime
 
 
 def command_train(args: argparse.Namespace) -> int:
     from ..train.trainer import Trainer  # late: training pulls in the data stack
 
+    prepare_runtime(args)  # a missing GPU is one error now; the trainer picks each rank's GPU itself
     overrides = list(args.set or ())
     if args.time_budget is not None:
         overrides.append(f"train.time_budget={args.time_budget}")
@@ -33,18 +35,18 @@ def command_train(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("train", help="train a model from a BasicSR-style YAML recipe")
+    parser = add_command(commands, "train", command_train, help="train a model from a BasicSR-style YAML recipe")
     parser.add_argument("config", metavar="CONFIG.yml")
     parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="STATE",
                         help="continue from the newest training state (or from STATE)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.total_iter=1000 (repeatable)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    add_device(parser)
+    add_threads(parser)
     parser.add_argument("--strict", action="store_true", help="unknown config keys are errors, not warnings")
-    parser.add_argument("--stop-at", type=int, metavar="ITER",
+    parser.add_argument("--stop-at", type=positive_int, metavar="ITER",
                         help="end this session at ITER (state saved; resume later with --resume)")
     parser.add_argument("--time-budget", metavar="DURATION",
                         help="fit the run to a wall-clock budget, e.g. 8m or 1.5h: total_iter is set from the "
                              "measured speed and the schedule stretched to it (same as train.time_budget)")
-    parser.add_argument("-q", "--quiet", action="store_true")
-    parser.set_defaults(handler=command_train)
+    add_quiet(parser)

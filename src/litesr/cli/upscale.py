@@ -6,63 +6,85 @@ import sys
 import warnings
 from pathlib import Path
 
-from tqdm import tqdm
+import torch
 
-from ..batch import UpscaleOptions, collect_inputs, plan_jobs, run_batch
-from ..errors import LiteSRError
+from ..batch import (
+    UpscaleOptions,
+    collect_inputs,
+    distinct_jobs,
+    is_case_insensitive,
+    output_is_file,
+    plan_jobs,
+    run_batch,
+)
+from ..errors import CheckpointError, ScaleError
 from ..imaging.io import DEFAULT_MAX_PIXELS
-from ..inference import PRECISIONS, resolve_device
-from ..model import SRModel
-from .profile import load_cli_model
+from ..model import MAX_OUTSCALE, SRModel
+from .options import (
+    add_backend,
+    add_command,
+    add_compile,
+    add_device,
+    add_model_source,
+    add_precision,
+    add_quiet,
+    add_scale,
+    add_threads,
+    load_cli_model,
+    non_negative_int,
+    positive_int,
+    prepare_runtime,
+)
+from .outputs import check_output_file, check_output_folder
+from .progress import BatchProgress
 
 
 def _is_onnx(weights: str | None) -> bool:
-    return bool(weights) and Path(weights).suffix.lower() == ".onnx"
+    return weights is not None and Path(weights).suffix.lower() == ".onnx"
 
 
-def _load_torch_model(args: argparse.Namespace) -> tuple[SRModel, str]:
-    """The model asked for, or the default one, and how to name it to the user."""
-    if _is_onnx(args.weights):
-        raise LiteSRError(f"{args.weights} is an ONNX model: add --backend onnxruntime")
-    model, label = load_cli_model(args, resolve_device(args.device))
-    return model, label if args.weights or args.model else f"{label} (default)"
+def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[SRModel, str]:
+    """The model asked for (or the default one), and how to name it.
 
-
-def _load_model(args: argparse.Namespace) -> tuple[SRModel, str]:
-    """As :func:`_load_torch_model`, re-backed by ONNX Runtime with ``--backend onnxruntime``.
-
-    A ``.onnx`` file (from ``litesr export``) runs as it is; any other model is exported
-    in memory first. Tiling and image handling stay LiteSR's own either way.
+    With ``--backend onnxruntime`` a ``.onnx`` file (from ``litesr export``) runs as it is
+    and any other model is exported in memory first; tiling and image handling stay
+    LiteSR's own either way.
     """
-    if args.backend != "onnxruntime":
-        return _load_torch_model(args)
-    from ..export import load_onnx, onnxruntime_model  # optional dependency, imported only when asked for
-
     if _is_onnx(args.weights):
-        return load_onnx(args.weights, device=resolve_device(args.device)), str(args.weights)
-    model, label = _load_torch_model(args)
-    return onnxruntime_model(model.deploy()), f"{label} via onnxruntime"
+        if args.backend != "onnxruntime":
+            raise CheckpointError(f"{args.weights} is an ONNX model: add --backend onnxruntime")
+        from ..export import load_onnx  # optional dependency, imported only when asked for
+
+        return load_onnx(args.weights, device=device), str(args.weights)
+    model, label = load_cli_model(args, device)
+    if args.backend != "onnxruntime":
+        return model, label
+    from ..export import onnxruntime_model
+
+    return onnxruntime_model(model), f"{label} via onnxruntime"
 
 
-def _tile_argument(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (automatic) or a positive tile size")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 16:
-        raise argparse.ArgumentTypeError("must be in (0, 16]")
-    return value
+def _check_output(output: Path, input_count: int) -> None:
+    """``-o`` must be a writable file name (one input) or folder, before any model is loaded."""
+    if output_is_file(output, input_count):
+        check_output_file(output, "-o", make_folders=True)
+    else:
+        hint = ("; several inputs need an output folder" if input_count > 1
+                else "; name a single output like an image (out.png) or give a folder")
+        check_output_folder(output, "-o", hint)
 
 
 def command_upscale(args: argparse.Namespace) -> int:
-    inputs, problems = collect_inputs(args.inputs)
-    model, label = _load_model(args)
-    model.deploy()
-    scale = model.net.check_scale(args.scale)
+    device = prepare_runtime(args)
+    inputs = collect_inputs(args.inputs)
+    output = Path(args.output)
+    _check_output(output, len(inputs.files))
+    model, label = _load_model(args, device)
+    model.deploy(compile=args.compile)
+    try:
+        scale = model.check_scale(args.scale)
+    except ScaleError as error:  # an ONNX model is checked only now: say which model
+        raise ScaleError(error if label in str(error) else f"{label}: {error}") from None
     options = UpscaleOptions(
         scale=scale, outscale=args.outscale, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
         alpha=args.alpha, format=args.format, suffix=args.suffix,
@@ -70,18 +92,18 @@ def command_upscale(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels, quality=args.quality,
     )
     label_scale = f"x{args.outscale:g}" if args.outscale else f"x{scale}"
-    jobs = plan_jobs(inputs, Path(args.output), options, label_scale)
+    jobs = distinct_jobs(plan_jobs(inputs.files, output, options, label_scale),
+                         case_insensitive=is_case_insensitive(output))
     if not args.quiet:
         print(f"model: {label}, ×{scale} on {model.device}, {args.precision}", file=sys.stderr)
-    with tqdm(total=len(jobs), unit="img", disable=args.quiet or not jobs, file=sys.stderr) as bar, \
-            warnings.catch_warnings(record=True) as caught:
+    with BatchProgress(len(jobs), disable=args.quiet) as progress, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report = run_batch(model, jobs, options, on_done=lambda job: bar.update(1))
+        report = run_batch(model, jobs, options, on_done=progress.on_done, on_tile=progress.on_tile)
     for note in dict.fromkeys(str(w.message) for w in caught):
         print(f"warning: {note}", file=sys.stderr)
-    for source, note in report.warnings:
+    for source, note in inputs.warnings + report.warnings:
         print(f"warning: {source}: {note}", file=sys.stderr)
-    failures = problems + report.failed
+    failures = inputs.problems + report.failed
     for source, reason in failures:
         print(f"error: {reason if str(source) in reason else f'{source}: {reason}'}", file=sys.stderr)
     if not args.quiet:
@@ -92,33 +114,45 @@ def command_upscale(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _outscale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= MAX_OUTSCALE:
+        raise argparse.ArgumentTypeError(f"must be in (0, {MAX_OUTSCALE}], got {text}")
+    return value
+
+
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("upscale", help="super-resolve images, folders or globs",
-                                 description="Super-resolve images. Without -m/-w the best installed model is used.")
+    parser = add_command(commands, "upscale", command_upscale, help="super-resolve images, folders or globs",
+                         description="Super-resolve images. Without -m/-w the best installed model is used; "
+                                     "-w model.onnx (from `litesr export`) runs with --backend onnxruntime.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs")
-    parser.add_argument("-o", "--output", required=True, help="output folder (or a file name for one input)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("-m", "--model", help="zoo name (see `litesr models`)")
-    source.add_argument("-w", "--weights", help="a weights file (.pth/.pt/.ckpt/.safetensors)")
-    parser.add_argument("--scale", type=int, help="network scale (multi-scale models; ambiguous checkpoints)")
-    parser.add_argument("-s", "--outscale", type=_positive_float,
-                        help="final scale: the network's result is resized (bicubic) to this factor")
-    parser.add_argument("--tile", type=_tile_argument, default=0,
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output folder (created if needed), or a file name like out.png for one input")
+    add_model_source(parser)
+    add_scale(parser)
+    parser.add_argument("-s", "--outscale", type=_outscale, metavar="OUTSCALE",
+                        help="final scale: the network's result is resized (bicubic) to this factor "
+                             "(Real-ESRGAN's -s; the network scale is --scale)")
+    parser.add_argument("--tile", type=non_negative_int, default=0, metavar="N",
                         help="tile size in input pixels; 0 = automatic from free memory (default)")
-    parser.add_argument("--tile-pad", type=int, help="tile margin (default: the model's receptive radius, seamless)")
-    parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    parser.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
-                        help="inference engine (onnxruntime: pip install 'litesr[onnx]'; runs .onnx files too)")
+    parser.add_argument("--tile-pad", type=non_negative_int, metavar="P",
+                        help="tile margin (default: the model's receptive radius, seamless)")
+    add_precision(parser)
+    add_device(parser)
+    add_threads(parser)
+    add_backend(parser)
+    add_compile(parser)
     parser.add_argument("--alpha", choices=["bicubic", "model"], default="bicubic",
                         help="how transparency is upscaled (default: bicubic)")
     parser.add_argument("--format", choices=["png", "jpg", "webp", "same"], default="same")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    parser.add_argument("--quality", type=positive_int, default=95, help="JPEG/WebP quality (default 95)")
     parser.add_argument("--suffix", help="added to output names (default: _x<scale>)")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     existing.add_argument("--skip-existing", action="store_true", help="leave existing outputs alone")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+    parser.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                         help=f"refuse larger inputs (decompression-bomb guard; default {DEFAULT_MAX_PIXELS:,})")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    parser.set_defaults(handler=command_upscale)
+    add_quiet(parser)

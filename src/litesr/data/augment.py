@@ -16,8 +16,7 @@ scene area.
 
 Images are ``H×W×C`` (or ``H×W``) numpy arrays, ``uint8`` in practice.
 
-:class:`DataError` lives here, the dependency-free bottom of the training-data modules,
-and is re-exported by :mod:`litesr.data.training`.
+Errors are :class:`~litesr.data.files.DataError`, like every other data problem.
 """
 from __future__ import annotations
 
@@ -26,19 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import LiteSRError
+from .files import DataError
 
 __all__ = [
     "AugmentOps",
-    "DataError",
     "augment",
     "paired_random_crop",
     "random_crop_position",
 ]
-
-
-class DataError(LiteSRError):
-    """Training data cannot be used: missing/empty folder, unreadable image, bad sizes."""
 
 
 def random_crop_position(

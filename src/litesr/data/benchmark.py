@@ -1,6 +1,8 @@
 """Benchmark sets: HR images, and LR images either given or made exactly as MATLAB does.
 
-A benchmark set is a folder of HR images.  Its LR images come from one of three places:
+A benchmark set is a folder of HR images, given by its path or, as a bare name such as
+``Set5``, found in the data directory (``$LITESR_DATA``, see :mod:`litesr.data.data_dir`).
+Its LR images come from one of three places:
 
 * an EDSR-style set folder, ``<Set>/HR/<name>.png`` + ``<Set>/LR_bicubic/X<s>/<name>x<s>.png``
   (the layout of ``shared/data/benchmark``, of BasicSR and of EDSR): the given LR folder
@@ -21,7 +23,8 @@ image and every LR image one HR image; the HR is cropped to a multiple of the sc
 ("modcrop": the last ``H mod s`` rows and ``W mod s`` columns go) and the LR must then be
 exactly ``1/s`` of it.  Any other situation is a :class:`DatasetError` with one sentence
 saying what is wrong, raised when the set is opened (image headers only) rather than
-halfway through an evaluation.
+halfway through an evaluation.  ``DatasetError`` is :class:`~litesr.data.files.DataError`
+under its older name: a benchmark problem is a data problem like any other.
 
 Images are returned as read: ``H×W×3`` RGB or ``H×W`` gray ``uint8``.  What to do with
 gray images (Set14's ``bridge``) is a question of evaluation protocol, decided in
@@ -38,12 +41,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import LiteSRError
 from ..imaging.io import ImageError, read_image
 from ..imaging.resize import make_lr, modcrop
+from .data_dir import resolve_data_path
+from .files import DataError, list_image_files
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "BenchmarkSet",
     "DatasetError",
     "Pair",
@@ -51,15 +54,12 @@ __all__ = [
     "open_benchmark",
 ]
 
-#: File suffixes taken for images (case-insensitive); anything else in a folder is ignored.
-IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"})
-
 _SRF = re.compile(r"^(?P<stem>.*)_srf_(?P<scale>\d+)_(?P<kind>hr|lr)$", re.IGNORECASE)
 _ORIENTATION_TAG = 0x0112
 
 
-class DatasetError(LiteSRError):
-    """A benchmark folder is missing, empty, or its HR/LR images do not pair up."""
+#: The name :mod:`litesr.evaluate` and older code catch; the same class as :class:`DataError`.
+DatasetError = DataError
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,9 @@ def open_benchmark(
 
     Args:
         data: a set folder (``<Set>`` holding ``HR/``, and optionally ``LR_bicubic/X<s>/``),
-            its ``HR`` folder, a plain folder of HR images, or a SelfExSR-style folder.
+            its ``HR`` folder, a plain folder of HR images, or a SelfExSR-style folder;
+            a bare name (``"Set5"``) that is not a folder here is looked up in the data
+            directory (:func:`litesr.data.data_dir.resolve_data_path`).
         scale: the super-resolution factor.
         lr: a folder of LR images to use instead of any other LR source.
         make_lr: make the LR on the fly even when the set has an ``LR_bicubic/X<s>`` folder
@@ -160,7 +162,7 @@ def open_benchmark(
     scale = int(scale)
     if lr is not None and make_lr:
         raise DatasetError("an LR folder and making the LR on the fly exclude each other: choose one")
-    root = _existing_dir(Path(data), "benchmark folder")
+    root = _existing_dir(resolve_data_path(data), "benchmark folder")
     if (root / "HR").is_dir():
         hr_dir, set_dir = root / "HR", root
     elif root.name.lower() == "hr":
@@ -206,28 +208,6 @@ def _existing_dir(path: Path, what: str) -> Path:
     return path
 
 
-def _image_files(folder: Path) -> list[Path]:
-    """Image files directly in ``folder`` (no recursion, hidden files skipped), sorted by name."""
-    try:
-        entries = list(folder.iterdir())
-    except OSError as exc:
-        raise DatasetError(f"cannot list {folder}: {exc.strerror or exc}") from None
-    files = [
-        p for p in entries
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
-    ]
-    return sorted(files, key=lambda p: p.name)
-
-
-def _no_images(folder: Path, what: str) -> DatasetError:
-    subdirs = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    hint = ""
-    if subdirs:
-        shown = ", ".join(subdirs[:6]) + (", …" if len(subdirs) > 6 else "")
-        hint = f" (it holds the folders {shown}: pass one of them)"
-    return DatasetError(f"no {what} images in {folder}{hint}")
-
-
 def _srf_split(files: list[Path]) -> tuple[dict[int, list[Path]], dict[int, list[Path]], list[Path]]:
     """Split SelfExSR-named files into HR and LR by the scale in their names; the rest apart."""
     hr: dict[int, list[Path]] = {}
@@ -249,11 +229,9 @@ def _scales_text(found: dict[int, list[Path]]) -> str:
 
 def _hr_files(hr_dir: Path, scale: int) -> tuple[list[Path], list[Path]]:
     """HR images of a folder and, for a SelfExSR folder, the ``*_SRF_<s>_LR`` files beside them."""
-    files = _image_files(hr_dir)
+    files = list_image_files(hr_dir, recursive=False, what="HR")
     srf_hr, srf_lr, _ = _srf_split(files)
     if not srf_hr:
-        if not files:
-            raise _no_images(hr_dir, "HR")
         return files, []
     if scale not in srf_hr:
         raise DatasetError(
@@ -264,9 +242,7 @@ def _hr_files(hr_dir: Path, scale: int) -> tuple[list[Path], list[Path]]:
 
 
 def _lr_files(lr_dir: Path, scale: int) -> list[Path]:
-    files = _image_files(lr_dir)
-    if not files:
-        raise _no_images(lr_dir, "LR")
+    files = list_image_files(lr_dir, recursive=False, what="LR")
     srf_hr, srf_lr, _ = _srf_split(files)
     if srf_hr or srf_lr:  # a SelfExSR folder: only its *_SRF_<s>_LR files are LR images
         if scale not in srf_lr:

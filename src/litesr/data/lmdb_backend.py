@@ -11,7 +11,7 @@ Layout, as made by BasicSR's ``scripts/data_preparation/create_lmdb.py``
                         e.g. ``0001_s001.png (480,480,3) 1`` (level = PNG compression)
 
 Paired LR/HR LMDBs use the *same* keys in both databases (BasicSR's sub-image script strips
-the ``x4`` from LR names); :class:`~litesr.data.training.TrainingImages` also accepts LR keys
+the ``x4`` from LR names); :class:`~litesr.data.image_store.TrainingImages` also accepts LR keys
 made with ``filename_tmpl``.
 
 **Channel order.**  BasicSR reads images with ``cv2.imread`` (BGR in memory) and stores
@@ -41,7 +41,8 @@ from types import ModuleType
 import numpy as np
 from PIL import Image
 
-from .augment import DataError
+from ..imaging.io import ImageError, read_image
+from .files import DataError, as_rgb_uint8, list_image_files
 
 __all__ = [
     "LMDB_INSTALL_HINT",
@@ -228,9 +229,6 @@ def make_lmdb(
     The database is built in a temporary sibling folder and renamed into place, so a
     failed run leaves nothing behind.  An existing ``out_path`` is an error.
     """
-    from ..imaging.io import ImageError, read_image
-    from .training import as_rgb_uint8, list_image_files
-
     lmdb = require_lmdb()
     src = Path(folder)
     out = Path(out_path)

@@ -11,31 +11,73 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import LiteSRError
 
-__all__ = ["WriteError", "atomic_write", "os_error_reason"]
+__all__ = ["OutputExistsError", "WriteError", "atomic_write", "clean_stale_temp_files", "os_error_reason"]
+
+#: A temp file of ours older than this is debris of a killed run (SIGKILL, power loss), not
+#: a write in progress: no single output takes this long to encode.
+STALE_TEMP_SECONDS = 15 * 60
 
 
 class WriteError(LiteSRError):
     """An output file could not be written; the message is ``cannot write <path>: <reason>``."""
 
 
-def atomic_write(target: Path, write: Callable[[BinaryIO], None]) -> None:
+class OutputExistsError(WriteError):
+    """``replace=False`` and the target appeared (another run wrote it first)."""
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+def clean_stale_temp_files(target: Path, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Remove ``.<name>.<random>.tmp`` files of ours for ``target`` left by a killed run.
+
+    Only files of exactly our naming and older than ``older_than`` seconds go, so a
+    concurrent writer's fresh temp file is never touched. Returns what was removed.
+    """
+    target = Path(target)
+    removed = []
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in target.parent.iterdir():
+            name = entry.name
+            if not (name.startswith(_temp_prefix(target)) and name.endswith(".tmp")):
+                continue
+            middle = name[len(_temp_prefix(target)):-len(".tmp")]
+            if not middle or "." in middle:
+                continue
+            with contextlib.suppress(OSError):
+                if now - entry.lstat().st_mtime > older_than and entry.is_file():
+                    entry.unlink()
+                    removed.append(entry)
+    return removed
+
+
+def atomic_write(target: Path, write: Callable[[BinaryIO], None], *, replace: bool = True) -> None:
     """Create or replace ``target`` with what ``write`` puts into the binary file it is given.
 
     Data goes to a hidden ``.<name>.<random>.tmp`` file in the same directory, is
     fsynced, gets the permissions ``target`` has (or ``open()`` would give a new file),
     then is renamed over ``target``; the directory is fsynced so the rename persists.
-    On any failure, Ctrl-C included, the temp file is removed and ``target`` is left as
-    it was.  ``OSError`` (from the OS or from ``write``) becomes :class:`WriteError`;
-    anything else ``write`` raises propagates unchanged.
+    With ``replace=False`` the temp file is hard-linked to ``target`` instead, which fails
+    if ``target`` exists — so a file another run created meanwhile is never clobbered
+    (:class:`OutputExistsError`). Stale temp files of a killed earlier run are removed
+    first. On any failure, Ctrl-C and SIGTERM included (the CLI turns SIGTERM into
+    KeyboardInterrupt), the temp file is removed and ``target`` is left as it was.
+    ``OSError`` (from the OS or from ``write``) becomes :class:`WriteError`; anything else
+    ``write`` raises propagates unchanged.
     """
     target = Path(target)
     directory = target.parent
+    clean_stale_temp_files(target)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except FileNotFoundError as exc:
@@ -49,14 +91,34 @@ def atomic_write(target: Path, write: Callable[[BinaryIO], None]) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, _new_file_mode(target))  # mkstemp's 0600 would surprise users
-        os.replace(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            _link_new(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, FileExistsError):
+            raise OutputExistsError(f"cannot write {target}: it was created meanwhile (by another run?); "
+                                    "left as it is") from exc
         if isinstance(exc, OSError):
             raise WriteError(f"cannot write {target}: {os_error_reason(exc)}") from exc
         raise
     _fsync_directory(directory)
+
+
+def _link_new(tmp: Path, target: Path) -> None:
+    """Publish ``tmp`` as ``target`` only if ``target`` does not exist (atomic, no clobber)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check-then-rename, the best it allows
+        if target.exists():
+            raise FileExistsError(target) from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
 
 
 def _new_file_mode(target: Path) -> int:

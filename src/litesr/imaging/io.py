@@ -11,10 +11,15 @@ Why it is more than ``Image.open(...).convert("RGB")``:
 * Users' files are messy: rotated phone photos (EXIF orientation), palette images with
   transparency, CMYK JPEGs, 16-bit PNGs from raw developers, animated GIFs, truncated
   downloads.  Each is either handled faithfully or refused with one clear sentence.
+* Some files are hostile: a few hundred bytes can declare (or hide behind a harmless
+  first header) gigabytes of pixels.  The ``max_pixels`` limit therefore holds on what
+  every decoder actually allocates, not on one header (see :func:`read_image`).
 * Pillow silently reduces 16-bit-per-channel colour PNGs to 8 bits when reading and
   cannot write them at all, so those go through the small codec in
-  :mod:`litesr.imaging.png16`; 16-bit gray is native in Pillow (mode ``I;16``) and is
-  left to it when reading.
+  :mod:`litesr.imaging.png16`; 16-bit gray is native in Pillow (mode ``I;16``, and
+  ``I`` for 16-bit PGM) and is left to it, for reading and for TIFF/PGM writing.
+* Pillow reports damaged metadata as warnings that name no file; they become notes on
+  the image (or on the write), which the CLI prints next to the file's name.
 * Outputs are written atomically (:mod:`litesr.imaging.atomic`), so an interrupted run
   never leaves a half-written file that looks like a finished result.
 """
@@ -24,6 +29,7 @@ import contextlib
 import os
 import struct
 import threading
+import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,11 +38,11 @@ from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from ..errors import LiteSRError
-from .atomic import WriteError, atomic_write, os_error_reason
-from .png16 import Png16Error, decode_png16, encode_png16, png16_colour_type
+from .atomic import OutputExistsError, WriteError, atomic_write, os_error_reason
+from .png16 import Png16Error, Png16PixelLimitError, decode_png16, encode_png16, png16_colour_type
 
 __all__ = [
     "ANIMATED_WARNING",
@@ -66,6 +72,20 @@ _EXIF_PREFIX = b"Exif\x00\x00"
 
 #: Modes Pillow uses for unsigned 16-bit gray (byte order differs, values don't).
 _GRAY16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+#: Formats whose mode ``I`` (32-bit signed in Pillow) holds unsigned 16-bit gray: Pillow
+#: opens 16-bit PGM (format PPM) that way, and older Pillows 16-bit gray PNG.  A TIFF in
+#: mode ``I`` really is 32-bit and is refused.
+_UNSIGNED_16BIT_I_FORMATS = frozenset({"PNG", "PPM"})
+#: Where Pillow's modules live: warnings raised from there are Pillow's (see _pillow_warnings).
+_PILLOW_PACKAGE_DIR = os.path.dirname(Image.__file__) + os.sep
+#: Every ICC profile starts with a 128-byte header.
+_ICC_HEADER_BYTES = 128
+#: Formats Pillow writes from its 16-bit gray mode (``I;16``): TIFF, and PGM (format PPM).
+_GRAY16_PILLOW_FORMATS = frozenset({"TIFF", "PPM"})
+#: Formats that cannot store more than 8 bits per channel at all.
+_FORMATS_8BIT_ONLY = frozenset({"JPEG", "WEBP", "GIF"})
+#: Writable formats with no alpha channel.
+_FORMATS_WITHOUT_ALPHA = frozenset({"JPEG", "PPM"})
 #: What each 8-bit (or 1-bit) Pillow mode becomes; alpha-carrying targets are split later.
 _TARGET_MODE = {
     "1": "L",
@@ -84,8 +104,9 @@ _TARGET_MODE = {
 #: LoadedImage.mode for each 16-bit PNG colour type (Pillow has no names for 2, 4 and 6).
 _PNG16_MODE_NAMES = {0: "I;16", 2: "RGB;16", 4: "LA;16", 6: "RGBA;16"}
 
-#: Pillow's safety switches are process-wide globals; reads hold this lock while they are
-#: set to LiteSR's values so concurrent reads (threads) cannot observe each other's.
+#: Pillow's safety switches and the warnings filters are process-wide globals; reads and
+#: writes hold this lock while they are set to LiteSR's values so concurrent calls
+#: (threads) cannot observe or undo each other's.
 _PILLOW_GLOBALS_LOCK = threading.RLock()
 
 
@@ -138,29 +159,43 @@ def read_image(
 ) -> LoadedImage:
     """Read an image file into a :class:`LoadedImage`, or raise :class:`ImageError`.
 
-    The pixel count is checked against ``max_pixels`` from the header alone, before any
-    decoding, so decompression bombs cost nothing.  EXIF orientation is applied.  Every
-    failure (missing file, directory, empty, truncated, not an image, unsupported mode,
-    too large) surfaces as an ``ImageError`` with a one-sentence message.
+    ``max_pixels`` bounds what is actually decoded, on every decoder path, because a
+    file's first header is not necessarily what a decoder ends up allocating:
+
+    * the size Pillow will decode is checked right after the (lazy) open, before any
+      pixel data is read, so an honest but huge file costs nothing;
+    * while decoding, Pillow's own guard is held to the same limit, which covers what
+      plugins allocate from sizes found deeper in the file (an ICO's embedded PNG, TIFF
+      tiles, a GIF frame larger than its canvas);
+    * the 16-bit PNG decoder validates its (single) header and checks the limit before
+      allocating or inflating anything;
+    * the decoded array is checked once more.
+
+    EXIF orientation is applied.  Every failure (missing file, directory, empty,
+    truncated, not an image, unsupported mode, too large) surfaces as an ``ImageError``
+    whose one-sentence message names the file.  Pillow's warnings, which name no file,
+    become :attr:`LoadedImage.warnings` notes instead of stray ``UserWarning`` lines.
     """
-    if max_pixels <= 0:
-        raise ValueError(f"max_pixels must be positive, got {max_pixels}")
     source = Path(path)
+    if max_pixels <= 0:  # a caller's mistake, but reported like any other refusal
+        raise ImageError(f"cannot read {source}: max_pixels must be a positive number of pixels, got {max_pixels}")
     _check_is_nonempty_file(source)
-    with _pillow_guards():
+    with _pillow_guards(), _pillow_warnings() as pillow_messages:
         try:
             with Image.open(source) as im:
-                return _load_opened(im, source, max_pixels, allow_animated_first_frame)
+                image = _load_opened(im, source, max_pixels, allow_animated_first_frame)
         except ImageError:
             raise
         except _READ_ERRORS as exc:
-            raise _read_error(source, exc) from exc
+            raise _read_error(source, exc, max_pixels) from exc
+    image.warnings += _notes_from_pillow(pillow_messages)
+    return image
 
 
 _READ_ERRORS = (
     OSError,  # includes UnidentifiedImageError and "image file is truncated"
     SyntaxError,  # Pillow's plugins use it for malformed headers
-    ValueError,
+    ValueError,  # includes Png16Error
     EOFError,
     IndexError,
     KeyError,
@@ -169,9 +204,8 @@ _READ_ERRORS = (
     zlib.error,
     MemoryError,
     Image.DecompressionBombError,
-    Image.DecompressionBombWarning,  # raised, not warned, if the caller's filters say so
+    Image.DecompressionBombWarning,  # raised, not warned: see _pillow_warnings
     _FormatProblem,
-    Png16Error,
 )
 
 
@@ -191,12 +225,13 @@ def _check_is_nonempty_file(source: Path) -> None:
 
 @contextlib.contextmanager
 def _pillow_guards() -> Iterator[None]:
-    """Make truncated files fail and hand the size limit to our own, clearer check.
+    """Make truncated files fail and put the size limit under LiteSR's control.
 
     ``LOAD_TRUNCATED_IMAGES`` is forced off because a half-downloaded photo must not be
-    upscaled into a result with a gray bottom half.  ``MAX_IMAGE_PIXELS`` is disabled
-    because :func:`_check_pixel_limit` runs right after the (lazy) open and says how to
-    raise the limit.  Both are restored afterwards.
+    upscaled into a result with a gray bottom half.  ``MAX_IMAGE_PIXELS`` starts
+    disabled so that the open itself never refuses: :func:`_check_pixel_limit` runs right
+    after it with a message that gives the size and how to raise the limit; then
+    :func:`_hold_pillow_to_limit` sets it for the decoding.  Both are restored afterwards.
     """
     with _PILLOW_GLOBALS_LOCK:
         saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
@@ -208,11 +243,56 @@ def _pillow_guards() -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
-def _read_error(source: Path, exc: BaseException) -> ImageError:
+def _hold_pillow_to_limit(max_pixels: int) -> None:
+    """From now on, anything Pillow allocates from sizes inside the file obeys ``max_pixels``.
+
+    Pillow checks ``MAX_IMAGE_PIXELS`` wherever a plugin allocates from a size it found
+    past the main header; it warns above the limit (an error under
+    :func:`_pillow_warnings`) and raises above twice it.  Only valid inside
+    :func:`_pillow_guards`, which restores the global.
+    """
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+@contextlib.contextmanager
+def _pillow_warnings() -> Iterator[list[str]]:
+    """Collect what Pillow warns inside the block; the list is filled when the block exits.
+
+    Pillow reports damaged metadata ("Corrupt EXIF data.  Expecting to read 12 bytes…")
+    through :mod:`warnings`, without naming the file; a batch run would print it out of
+    context.  Its messages are returned (whitespace tidied) for the caller to turn into
+    notes on the image; other libraries' warnings are passed on unchanged.  Pillow's
+    :class:`~PIL.Image.DecompressionBombWarning` is raised instead: it means a plugin is
+    about to allocate more pixels than the limit allows.
+
+    The warnings machinery is process-wide, like Pillow's switches, so this holds the
+    same lock: two threads saving and restoring the filters out of order would leave
+    them changed for good.
+    """
+    messages: list[str] = []
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with _PILLOW_GLOBALS_LOCK, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield messages
+    finally:
+        for warning in caught:
+            if warning.filename.startswith(_PILLOW_PACKAGE_DIR):
+                messages.append(" ".join(str(warning.message).split()))
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+def _read_error(source: Path, exc: BaseException, max_pixels: int) -> ImageError:
     """Translate whatever the decoder raised into one sentence naming the file."""
     prefix = f"cannot read {source}"
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
-        return ImageError(f"{prefix}: the image is above the pixel limit; raise it with --max-pixels")
+        return ImageError(
+            f"{prefix}: decoding it needs more than the limit of {max_pixels:,} pixels; raise it with --max-pixels"
+        )
+    if isinstance(exc, Png16PixelLimitError):
+        return _pixel_limit_error(source, exc.width, exc.height, max_pixels)
     if isinstance(exc, (_FormatProblem, Png16Error)):
         return ImageError(f"{prefix}: {exc}")
     if isinstance(exc, UnidentifiedImageError):
@@ -227,13 +307,17 @@ def _read_error(source: Path, exc: BaseException) -> ImageError:
 
 
 def _check_pixel_limit(source: Path, width: int, height: int, max_pixels: int) -> None:
-    """Refuse oversized images using the header's size only (nothing decoded yet)."""
-    count = width * height
-    if count > max_pixels:
-        raise ImageError(
-            f"cannot read {source}: image is {width}×{height} = {count:,} pixels, "
-            f"above the limit of {max_pixels:,}; raise it with --max-pixels"
-        )
+    """Refuse an image of ``width``×``height`` (declared or decoded) above the limit."""
+    if width * height > max_pixels:
+        raise _pixel_limit_error(source, width, height, max_pixels)
+
+
+def _pixel_limit_error(source: Path, width: int, height: int, max_pixels: int) -> ImageError:
+    """The one wording of "too many pixels", whichever check caught it."""
+    return ImageError(
+        f"cannot read {source}: image is {width}×{height} = {width * height:,} pixels, "
+        f"above the limit of {max_pixels:,}; raise it with --max-pixels"
+    )
 
 
 def _frame_count(im: Image.Image) -> int:
@@ -247,34 +331,34 @@ def _load_opened(
     im: Image.Image, source: Path, max_pixels: int, allow_animated: bool
 ) -> LoadedImage:
     """Decode an opened (header-only) image into a LoadedImage."""
-    width, height = im.size
-    _check_pixel_limit(source, width, height, max_pixels)
+    _check_pixel_limit(source, *im.size, max_pixels)
+    _hold_pillow_to_limit(max_pixels)
     notes: list[str] = []
     frames = _frame_count(im)
     if frames > 1:
         if not allow_animated:
             raise ImageError(f"cannot read {source}: animated image with {frames} frames is not accepted")
         notes.append(ANIMATED_WARNING)
-    icc = im.info.get("icc_profile") or None
     fmt = "JPEG" if im.format == "MPO" else im.format
     colour_type = png16_colour_type(source) if im.format == "PNG" else None
     if colour_type is not None and colour_type != 0:
-        pixels, alpha, exif = _load_png16(im, source, notes)
+        # Pillow would keep only the high bytes of 16-bit colour PNGs
+        pixels, alpha = decode_png16(source.read_bytes(), max_pixels=max_pixels)
         mode, depth = _PNG16_MODE_NAMES[colour_type], 16
     else:
         im.load()  # decode errors (truncation) surface here, before EXIF handling
-        oriented, exif = _apply_exif_orientation(im, notes)
-        pixels, alpha, depth = _pixels_from_pil(oriented, notes, fmt)
+        pixels, alpha, depth = _pixels_from_pil(im, notes, fmt)
         mode = im.mode
-    if icc is not None and _icc_colour_space(icc) == b"CMYK":
-        icc = None  # it describes the CMYK numbers we no longer have
-        notes.append("the embedded CMYK colour profile was dropped (the image is now RGB)")
+    _check_pixel_limit(source, pixels.shape[1], pixels.shape[0], max_pixels)  # decoded, not declared
+    orientation, exif = read_exif(im, notes)
+    pixels = orient_array(pixels, orientation)
+    alpha = None if alpha is None else orient_array(alpha, orientation)
     return LoadedImage(
         pixels=pixels,
         alpha=alpha,
         mode=mode,
         bit_depth=depth,
-        icc_profile=icc,
+        icc_profile=_embedded_icc_profile(im, notes),
         exif=exif,
         format=fmt,
         source=source,
@@ -282,17 +366,60 @@ def _load_opened(
     )
 
 
-def _apply_exif_orientation(im: Image.Image, notes: list[str]) -> tuple[Image.Image, bytes | None]:
-    """Rotate/flip as EXIF says and return the EXIF block with that tag consumed.
+def read_exif(im: Image.Image, notes: list[str]) -> tuple[int, bytes | None]:
+    """The EXIF orientation and the EXIF block with that tag consumed (it is applied to the pixels).
 
-    Unparseable EXIF must not cost the user their image: it is dropped with a note.
+    Unparseable EXIF must not cost the user their image: it is dropped with a note.  A
+    block Pillow parses only in part ("Corrupt EXIF data", noted by :func:`read_image`
+    from Pillow's warning) is re-serialised from its readable tags, so the damaged bytes
+    are not copied to the output.
     """
     try:
-        oriented = ImageOps.exif_transpose(im)
+        exif = im.getexif()
     except Exception:  # noqa: BLE001 - any EXIF parser failure means "no usable EXIF"
         notes.append("the EXIF metadata is unreadable; it was ignored (orientation not applied)")
-        return im, None
-    return oriented, _normalise_exif(oriented.info.get("exif"))
+        return 1, None
+    raw = _normalise_exif(im.info.get("exif"))
+    if _ORIENTATION_TAG in exif or (raw is not None and _exif_is_damaged(raw)):
+        orientation = _orientation_value(exif.pop(_ORIENTATION_TAG, 1))
+        return orientation, _normalise_exif(exif.tobytes()) if len(exif) else None
+    return 1, raw
+
+
+def _parse_exif(raw: bytes) -> tuple[Image.Exif, list[str]]:
+    """Parse an EXIF block; also return what Pillow complained about (empty when sound).
+
+    Raises whatever Pillow's parser raises when nothing at all is usable.
+    """
+    parsed = Image.Exif()
+    with _pillow_warnings() as problems:
+        parsed.load(raw)
+    return parsed, problems
+
+
+def _exif_is_damaged(raw: bytes) -> bool:
+    try:
+        return bool(_parse_exif(raw)[1])
+    except Exception:  # noqa: BLE001 - unparseable is damaged
+        return True
+
+
+def _corrupt_exif_note(problems: list[str], outcome: str) -> str:
+    """The one wording for EXIF that Pillow could read only in part."""
+    return f"the EXIF metadata is corrupt ({'; '.join(dict.fromkeys(problems))}); {outcome}"
+
+
+def _notes_from_pillow(messages: list[str]) -> list[str]:
+    """One note per distinct problem Pillow warned about while reading; EXIF damage in plain words."""
+    distinct = list(dict.fromkeys(messages))
+    exif = [message for message in distinct if "EXIF" in message]
+    notes = [_corrupt_exif_note(exif, "its unreadable part was ignored")] if exif else []
+    return notes + [f"the decoder warned: {message}" for message in distinct if "EXIF" not in message]
+
+
+def _orientation_value(tag: object) -> int:
+    """EXIF orientation 1–8; anything malformed means "as stored" (1)."""
+    return tag if isinstance(tag, int) and 1 <= tag <= 8 else 1
 
 
 def _normalise_exif(exif: bytes | None) -> bytes | None:
@@ -302,12 +429,27 @@ def _normalise_exif(exif: bytes | None) -> bytes | None:
     return exif if exif.startswith(_EXIF_PREFIX) else _EXIF_PREFIX + exif
 
 
+def _embedded_icc_profile(im: Image.Image, notes: list[str]) -> bytes | None:
+    """The file's ICC profile if it is one that can be carried to the output, else None with a note."""
+    profile = im.info.get("icc_profile") or None
+    if profile is None:
+        return None
+    problem = _icc_problem(profile)
+    if problem is not None:
+        notes.append(f"the embedded ICC profile {problem}; it was ignored")
+        return None
+    if _icc_colour_space(profile) == b"CMYK":
+        notes.append("the embedded CMYK colour profile was dropped (the image is now RGB)")
+        return None  # it describes the CMYK numbers we no longer have
+    return profile
+
+
 def _pixels_from_pil(
     im: Image.Image, notes: list[str], fmt: str | None
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Turn any supported Pillow mode into (pixels, alpha, bit_depth) per the design contract."""
     mode = im.mode
-    if mode in _GRAY16_MODES or (mode == "I" and fmt == "PNG"):
+    if mode in _GRAY16_MODES or (mode == "I" and fmt in _UNSIGNED_16BIT_I_FORMATS):
         return _gray16_from_pil(im)
     target = _TARGET_MODE.get(mode)
     if target is None:
@@ -343,32 +485,7 @@ def _gray16_from_pil(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, in
     return gray, alpha, 16
 
 
-def _load_png16(
-    im: Image.Image, source: Path, notes: list[str]
-) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
-    """Decode a 16-bit colour PNG ourselves (Pillow would keep only the high bytes).
-
-    Metadata still comes from Pillow's parse of the header; orientation is applied with
-    numpy because the pixels never become a Pillow image.
-    """
-    pixels, alpha = decode_png16(source.read_bytes())
-    try:
-        exif_data = im.getexif()
-    except Exception:  # noqa: BLE001 - same policy as _apply_exif_orientation
-        notes.append("the EXIF metadata is unreadable; it was ignored (orientation not applied)")
-        return pixels, alpha, None
-    orientation = int(exif_data.get(_ORIENTATION_TAG, 1) or 1)
-    pixels = _orient_array(pixels, orientation)
-    alpha = None if alpha is None else _orient_array(alpha, orientation)
-    if _ORIENTATION_TAG in exif_data:
-        del exif_data[_ORIENTATION_TAG]
-        exif = _normalise_exif(exif_data.tobytes()) if len(exif_data) else None
-    else:
-        exif = _normalise_exif(im.info.get("exif"))
-    return pixels, alpha, exif
-
-
-def _orient_array(arr: np.ndarray, orientation: int) -> np.ndarray:
+def orient_array(arr: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation (1–8) to an H×W[×C] array, exactly as exif_transpose does."""
     transforms: dict[int, Callable[[np.ndarray], np.ndarray]] = {
         2: lambda a: a[:, ::-1],
@@ -383,9 +500,20 @@ def _orient_array(arr: np.ndarray, orientation: int) -> np.ndarray:
     return arr if transform is None else np.ascontiguousarray(transform(arr))
 
 
-def _icc_colour_space(profile: bytes) -> bytes | None:
-    """The data colour space from an ICC header (``b'RGB '``, ``b'GRAY'``, ``b'CMYK'``…)."""
-    return bytes(profile[16:20]) if len(profile) >= 128 else None
+def _icc_problem(profile: bytes) -> str | None:
+    """Why ``profile`` is not a usable ICC profile, as a phrase, or None if it looks valid.
+
+    Checked from the 128-byte header alone: long enough for one, and carrying the ``acsp``
+    signature every ICC profile has at byte 36.
+    """
+    if len(profile) < _ICC_HEADER_BYTES or profile[36:40] != b"acsp":
+        return f"is invalid ({len(profile)} bytes, not an ICC profile)"
+    return None
+
+
+def _icc_colour_space(profile: bytes) -> bytes:
+    """The data colour space from a valid ICC header (``b'RGB '``, ``b'GRAY'``, ``b'CMYK'``…)."""
+    return bytes(profile[16:20])
 
 
 # --------------------------------------------------------------------------- writing
@@ -401,18 +529,21 @@ def write_image(
     exif: bytes | None = None,
     format: str | None = None,  # noqa: A002 - mirrors Pillow's keyword
     quality: int = 95,
+    replace: bool = True,
 ) -> list[str]:
     """Write an image atomically and return notes about anything that could not be kept.
 
     ``pixels`` is H×W gray, H×W×3 RGB (or H×W×2 / H×W×4 with alpha last), uint8 or
-    uint16, or a PIL image.  ``bit_depth`` defaults to the dtype's; 16 bits survive only
-    in PNG (other formats are reduced to 8 with a note).  ``format`` defaults to the
-    suffix.  JPEG cannot store alpha, which is dropped with a note.  The ICC profile and
-    EXIF (orientation reset to 1, since pixels are stored upright) are carried over.
+    uint16, or a PIL image.  ``bit_depth`` defaults to the dtype's; 16 bits survive in
+    PNG, and for gray without alpha in TIFF and PGM (everything else is reduced to 8 with
+    a note that says why).  ``format`` defaults to the suffix.  JPEG and PPM/PGM cannot
+    store alpha, which is dropped with a note.  A valid ICC profile and the EXIF
+    (orientation reset to 1, since pixels are stored upright) are carried over.
 
     The file appears complete or not at all: data goes to a hidden temp file in the same
     directory, is fsynced, then renamed over ``path``.  On any failure, Ctrl-C included,
-    the temp file is removed; OS errors become :class:`ImageError`.
+    the temp file is removed; OS errors become :class:`ImageError`. With ``replace=False``
+    a file that appeared at ``path`` meanwhile is left alone (:class:`OutputExistsError`).
     """
     target = Path(path)
     if target.is_dir():
@@ -436,11 +567,14 @@ def write_image(
         def write(fh: BinaryIO) -> None:
             image.save(fh, format=fmt, **params)
 
-    try:
-        atomic_write(target, write)
-    except WriteError as exc:
-        raise ImageError(str(exc)) from exc.__cause__
-    return notes
+    with _pillow_warnings() as encoder_messages:
+        try:
+            atomic_write(target, write, replace=replace)
+        except OutputExistsError:
+            raise
+        except WriteError as exc:
+            raise ImageError(str(exc)) from exc.__cause__
+    return notes + [f"the encoder warned: {message}" for message in encoder_messages]
 
 
 def _resolve_format(target: Path, fmt: str | None) -> str:
@@ -513,49 +647,84 @@ def _convert_depth(
 def _fit_format(
     fmt: str, colour: np.ndarray, alpha: np.ndarray | None, notes: list[str]
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Drop what the target format cannot hold, saying so."""
-    if colour.dtype == np.uint16 and fmt != "PNG":
-        notes.append(f"{fmt} cannot store 16 bits per channel; the image was written with 8")
-        colour, alpha = _convert_depth(colour, alpha, 8)
-    if fmt == "JPEG" and alpha is not None:
-        notes.append("JPEG has no alpha channel; the transparency was discarded")
+    """Drop what the target format (or Pillow's encoder for it) cannot hold, saying so."""
+    if fmt in _FORMATS_WITHOUT_ALPHA and alpha is not None:
+        notes.append(f"{fmt} has no alpha channel; the transparency was discarded")
         alpha = None
+    if colour.dtype == np.uint16:
+        reason = _why_not_16_bits(fmt, colour, alpha)
+        if reason is not None:
+            notes.append(f"{reason}; the image was written with 8 bits per channel")
+            colour, alpha = _convert_depth(colour, alpha, 8)
     if fmt == "WEBP" and colour.ndim == 2:  # WebP has no gray mode
         colour = np.repeat(colour[..., None], 3, axis=-1)
     return colour, alpha
 
 
+def _why_not_16_bits(fmt: str, colour: np.ndarray, alpha: np.ndarray | None) -> str | None:
+    """Why this image cannot be written to ``fmt`` with 16 bits per channel, or None if it can.
+
+    PNG always can (our own encoder).  TIFF can hold 16-bit colour and alpha, and PPM
+    16-bit colour, but Pillow, which writes them, has a 16-bit mode only for gray
+    (``I;16``) and no way to build a 16-bit RGB or gray+alpha image; the note says exactly
+    that rather than blaming the format.
+    """
+    if fmt == "PNG":
+        return None
+    if fmt in _GRAY16_PILLOW_FORMATS:
+        if colour.ndim == 2 and alpha is None:
+            return None
+        return (
+            f"Pillow writes 16-bit {fmt} only for gray images without alpha "
+            "(use .png to keep 16 bits in colour or with alpha)"
+        )
+    if fmt in _FORMATS_8BIT_ONLY:
+        return f"{fmt} cannot store 16 bits per channel"
+    return f"LiteSR writes {fmt} with at most 8 bits per channel (use .png to keep 16 bits)"
+
+
 def _icc_for_output(profile: bytes | None, colour: np.ndarray, notes: list[str]) -> bytes | None:
-    """Keep the profile only if it describes the channels being written (gray vs RGB)."""
+    """Keep the profile only if it is valid and describes the channels being written (gray vs RGB)."""
     if not profile:
+        return None
+    problem = _icc_problem(profile)
+    if problem is not None:
+        notes.append(f"the ICC profile {problem}; it was not written")
         return None
     expected = b"GRAY" if colour.ndim == 2 else b"RGB "
     space = _icc_colour_space(profile)
     if space != expected:
         kind = "grayscale" if colour.ndim == 2 else "RGB"
-        notes.append(f"the ICC profile ({space!r}) does not fit a {kind} image and was not written")
+        described = space.decode("latin-1").strip() or "unknown"
+        notes.append(f"the ICC profile is for {described} data, which does not fit a {kind} image; it was not written")
         return None
     return profile
 
 
 def _exif_with_upright_orientation(exif: bytes | None, notes: list[str]) -> bytes | None:
-    """Re-serialise EXIF with orientation 1: written pixels are already upright."""
+    """Re-serialise EXIF with orientation 1: written pixels are already upright.
+
+    A block Pillow parses only in part is written as its readable tags (as
+    :func:`read_image` keeps it), with a note instead of Pillow's file-less warning.
+    """
     if not exif:
         return None
-    parsed = Image.Exif()
     try:
-        parsed.load(exif)
+        parsed, problems = _parse_exif(exif)
     except Exception:  # noqa: BLE001 - any parser failure means the block is unusable
         notes.append("the EXIF metadata could not be parsed and was not written")
         return None
-    if _ORIENTATION_TAG not in parsed:
+    if problems:
+        notes.append(_corrupt_exif_note(problems, "only its readable tags were written"))
+    elif _ORIENTATION_TAG not in parsed:
         return exif
-    parsed[_ORIENTATION_TAG] = 1
-    return parsed.tobytes()
+    if _ORIENTATION_TAG in parsed:
+        parsed[_ORIENTATION_TAG] = 1
+    return parsed.tobytes() if len(parsed) else None
 
 
 def _pil_from_arrays(colour: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
-    """An 8-bit L/LA/RGB/RGBA image for Pillow's encoders (16-bit PNG never comes here)."""
+    """An L/LA/RGB/RGBA (8-bit) or I;16 (16-bit gray) image for Pillow's encoders."""
     if alpha is None:
         return Image.fromarray(colour)
     planes = colour[..., None] if colour.ndim == 2 else colour

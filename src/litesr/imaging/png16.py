@@ -12,8 +12,15 @@ Scope: 16-bit PNGs of colour types 0/2/4/6 (gray, RGB, gray+alpha, RGBA), interl
 truncation.  Samples are plain numpy arrays: colour H×W or H×W×3 uint16, alpha H×W
 uint16 or None.
 
+Hostile files: the decoder reads users' files, so nothing it allocates may be chosen by
+the file alone.  IHDR must come first and only once (a second one used to let a file
+pass a size check on the first and decode the second), its dimensions must be within
+the PNG limits, the caller's pixel limit is checked before any pixel buffer exists, and
+inflating stops at the exact raw size the header implies, so a zlib bomb in IDAT costs
+no more than an honest image of the declared size.
+
 Public API: :func:`png16_colour_type` (header sniff), :func:`decode_png16`,
-:func:`encode_png16` and :class:`Png16Error`.
+:func:`encode_png16`, :class:`Png16Error` and :class:`Png16PixelLimitError`.
 """
 from __future__ import annotations
 
@@ -24,13 +31,17 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["Png16Error", "decode_png16", "encode_png16", "png16_colour_type"]
+__all__ = ["Png16Error", "Png16PixelLimitError", "decode_png16", "encode_png16", "png16_colour_type"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: The APP1 identifier an EXIF block may start with; PNG's eXIf chunk stores it without.
 _EXIF_PREFIX = b"Exif\x00\x00"
 #: PNG colour types handled at 16 bits and their channel counts: gray, RGB, gray+alpha, RGBA.
 _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+#: The PNG specification's largest width or height (2**31 - 1).
+_PNG_MAX_DIMENSION = 0x7FFF_FFFF
+#: Length of an IHDR payload: width, height, depth, colour type, compression, filter, interlace.
+_IHDR_LENGTH = 13
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 #: Sizes the wavefront bands (see _unfilter): scratch is about 3× this many bytes per band.
 _WAVEFRONT_BAND_BYTES = 1 << 24
@@ -45,6 +56,18 @@ class Png16Error(ValueError):
     """
 
 
+class Png16PixelLimitError(Png16Error):
+    """The header declares more pixels than the caller allowed; nothing was decoded.
+
+    Carries the numbers so the caller can word the refusal its own way (the CLI names
+    its ``--max-pixels`` option).
+    """
+
+    def __init__(self, width: int, height: int, limit: int) -> None:
+        super().__init__(f"the image is {width}×{height} pixels, above the limit of {limit:,}")
+        self.width, self.height, self.limit = width, height, limit
+
+
 def png16_colour_type(source: str | os.PathLike[str]) -> int | None:
     """The PNG colour type if the file is a 16-bit PNG, else None (reads only the header)."""
     with open(source, "rb") as fh:
@@ -53,6 +76,10 @@ def png16_colour_type(source: str | os.PathLike[str]) -> int | None:
         return None
     bit_depth, colour_type = head[24], head[25]
     return colour_type if bit_depth == 16 and colour_type in _PNG_CHANNELS else None
+
+
+def _chunk_name(ctype: bytes) -> str:
+    return ctype.decode("latin-1")
 
 
 def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -66,44 +93,69 @@ def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
         length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
         end = pos + 12 + length
         if end > len(data):
-            raise Png16Error(f"the PNG is truncated (cut off in its {ctype.decode('latin-1')} chunk)")
+            raise Png16Error(f"the PNG is truncated (cut off in its {_chunk_name(ctype)} chunk)")
         payload = data[pos + 8 : pos + 8 + length]
         (crc,) = struct.unpack(">I", data[end - 4 : end])
         if zlib.crc32(ctype + payload) != crc:
-            raise Png16Error(f"the PNG is corrupt (bad CRC in a {ctype.decode('latin-1')} chunk)")
+            raise Png16Error(f"the PNG is corrupt (bad CRC in a {_chunk_name(ctype)} chunk)")
         yield ctype, payload
         if ctype == b"IEND":
             return
         pos = end
 
 
-def decode_png16(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+#: What decoding needs from IHDR: width, height, colour type, interlace method.
+_Header = tuple[int, int, int, int]
+
+
+def _parse_ihdr(payload: bytes) -> _Header:
+    """Validate an IHDR payload; only what this decoder can really decode gets through."""
+    if len(payload) != _IHDR_LENGTH:
+        raise Png16Error(f"the PNG is corrupt (its IHDR chunk is {len(payload)} bytes, not {_IHDR_LENGTH})")
+    width, height, depth, colour_type, compression, filter_method, interlace = struct.unpack(">IIBBBBB", payload)
+    if not (0 < width <= _PNG_MAX_DIMENSION and 0 < height <= _PNG_MAX_DIMENSION):
+        raise Png16Error(f"the PNG is corrupt (its header declares an impossible size of {width}×{height})")
+    if depth != 16 or colour_type not in _PNG_CHANNELS:
+        raise Png16Error(f"not a 16-bit PNG this decoder handles (depth {depth}, colour type {colour_type})")
+    if compression != 0 or filter_method != 0 or interlace not in (0, 1):
+        raise Png16Error(
+            f"the PNG is corrupt (unknown compression {compression}, filter method {filter_method} "
+            f"or interlace method {interlace})"
+        )
+    return width, height, colour_type, interlace
+
+
+def decode_png16(data: bytes, *, max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Decode a 16-bit PNG to (pixels H×W or H×W×3 uint16, alpha H×W uint16 or None).
 
     Gray+alpha and RGBA files give their last channel as alpha; a tRNS colour key in a
-    gray or RGB file becomes an alpha of 0 (keyed) / 65535.  Problems this decoder
-    detects raise :class:`Png16Error`; a malformed zlib stream or IHDR payload can also
-    surface as ``zlib.error`` / ``struct.error``.
+    gray or RGB file becomes an alpha of 0 (keyed) / 65535.  With ``max_pixels``, a
+    header declaring more pixels raises :class:`Png16PixelLimitError` before anything is
+    inflated or allocated.  Every problem raises :class:`Png16Error`.
     """
-    header: tuple[int, ...] | None = None
+    header: _Header | None = None
     idat: list[bytes] = []
     trns: bytes | None = None
     for ctype, payload in _png_chunks(data):
+        if header is None and ctype != b"IHDR":
+            raise Png16Error(f"the PNG is corrupt (its first chunk is {_chunk_name(ctype)}, not IHDR)")
         if ctype == b"IHDR":
-            header = struct.unpack(">IIBBBBB", payload)
+            if header is not None:
+                raise Png16Error("the PNG is corrupt (it has more than one IHDR chunk)")
+            header = _parse_ihdr(payload)
         elif ctype == b"IDAT":
             idat.append(payload)
         elif ctype == b"tRNS":
             trns = payload
     if header is None or not idat:
         raise Png16Error("the PNG has no IHDR or no image data")
-    width, height, depth, colour_type, _, _, interlace = header
-    if depth != 16 or colour_type not in _PNG_CHANNELS or interlace not in (0, 1):
-        raise Png16Error(f"not a 16-bit PNG this decoder handles (depth {depth}, colour type {colour_type})")
+    width, height, colour_type, interlace = header
+    if max_pixels is not None and width * height > max_pixels:
+        raise Png16PixelLimitError(width, height, max_pixels)
     channels = _PNG_CHANNELS[colour_type]
     bpp = 2 * channels
     passes = [(0, 0, 1, 1)] if interlace == 0 else list(_ADAM7)
-    raw = _inflate(b"".join(idat), sum(_pass_bytes(width, height, p, bpp) for p in passes))
+    raw = _inflate(idat, sum(_pass_bytes(width, height, p, bpp) for p in passes))
     samples = np.empty((height, width, bpp), np.uint8)
     offset = 0
     for x0, y0, dx, dy in passes:
@@ -127,10 +179,17 @@ def _pass_bytes(width: int, height: int, adam7_pass: tuple[int, int, int, int], 
     return 0 if pw == 0 or ph == 0 else ph * (1 + pw * bpp)
 
 
-def _inflate(compressed: bytes, expected: int) -> bytes:
-    """zlib-decompress at most ``expected`` bytes (so a lying stream cannot balloon)."""
-    inflater = zlib.decompressobj()
-    raw = inflater.decompress(compressed, expected)
+def _inflate(idat: list[bytes], expected: int) -> bytes:
+    """zlib-decompress the IDAT stream into exactly ``expected`` bytes, never more.
+
+    ``max_length`` stops the inflater at the size the (already size-checked) header
+    implies, so a stream that would inflate to gigabytes (a "zlib bomb") costs no more
+    than an honest image; data beyond it is ignored, as libpng does.
+    """
+    try:
+        raw = zlib.decompressobj().decompress(b"".join(idat), expected)
+    except zlib.error as exc:
+        raise Png16Error(f"the PNG image data is corrupt ({exc})") from None
     if len(raw) < expected:
         raise Png16Error("the PNG image data is truncated")
     return raw

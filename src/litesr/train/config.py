@@ -24,10 +24,10 @@ Rules:
 """
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,11 +35,7 @@ from typing import Any
 
 import yaml
 
-from ..archs import ARCHITECTURES
-from ..archs.blocks import DIV2K_RGB_MEAN
-from ..archs.lesrcnn import LESRCNN_SCALES
-from ..archs.scnet import SCNET_SCALES
-from ..archs.span import SPAN_IMG_RANGE, SPAN_SCALES
+from ..archs import Architecture, UnknownArchitectureError, architectures, get_architecture
 from ..spec import ArchSpec
 from .sections import REQUIRED, Context, Section, as_int, float_list, int_list, path_list
 from .yaml_options import ConfigError, apply_override, describe, read_yaml
@@ -59,26 +55,6 @@ _UNSUPPORTED_PIXEL_ONLY = "unsupported: LiteSR trains with a pixel loss only"
 # Schema
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _NetworkKind:
-    type: str                       # canonical BasicSR class name
-    scale_key: str                  # the constructor argument holding the scale
-    scales: tuple[int, ...]         # scales the architecture supports
-    ints: tuple[str, ...]           # positive-int kwargs (besides the scale)
-    bools: tuple[str, ...]
-    official: Mapping[str, Any]     # official-implementation kwargs accepted only at these values
-
-
-_NETWORK_KINDS: dict[str, _NetworkKind] = {
-    "scnet": _NetworkKind("SCNet", "upscale", SCNET_SCALES, ("num_in_ch", "num_out_ch", "num_feat", "num_block"),
-                          ("use_pixelshuffle",), {}),
-    "span": _NetworkKind("SPAN", "upscale", SPAN_SCALES, ("num_in_ch", "num_out_ch", "feature_channels"),
-                         ("norm", "deploy"),
-                         {"img_range": SPAN_IMG_RANGE, "rgb_mean": tuple(DIV2K_RGB_MEAN), "bias": True}),
-    "lesrcnn": _NetworkKind("LESRCNN", "scale", LESRCNN_SCALES, ("num_feat",), ("multi_scale",), {"group": 1}),
-}
-
-
 def _official_value_matches(value: Any, expected: Any) -> bool:
     if isinstance(expected, bool) or isinstance(value, bool):
         return value is expected
@@ -88,33 +64,31 @@ def _official_value_matches(value: Any, expected: Any) -> bool:
     return isinstance(value, (int, float)) and math.isclose(value, expected, rel_tol=0, abs_tol=1e-6)
 
 
-def _constructor_defaults(arch: str) -> dict[str, Any]:
-    signature = inspect.signature(ARCHITECTURES[arch].__init__)
-    return {name: parameter.default for name, parameter in signature.parameters.items()
-            if name != "self" and parameter.default is not inspect.Parameter.empty}
-
-
 @dataclass(frozen=True)
 class NetworkOptions:
     """``network_g``: the architecture and every constructor argument (defaults filled in)."""
 
-    type: str                       # SCNet, SPAN or LESRCNN
+    type: str                       # the architecture's display name (SCNet, SPAN, LESRCNN, ...)
     kwargs: dict[str, Any]
+
+    @property
+    def architecture(self) -> Architecture:
+        return get_architecture(self.type)
 
     @property
     def arch(self) -> str:
         """LiteSR's architecture name (``scnet``/``span``/``lesrcnn``)."""
-        return self.type.lower()
+        return self.architecture.name
 
     @property
     def multi_scale(self) -> bool:
-        return bool(self.kwargs.get("multi_scale", False))
+        argument = self.architecture.multi_scale_argument
+        return bool(argument and self.kwargs.get(argument, False))
 
     @property
     def scales(self) -> tuple[int, ...]:
         """Every scale the network serves."""
-        kind = _NETWORK_KINDS[self.arch]
-        return kind.scales if self.multi_scale else (self.kwargs[kind.scale_key],)
+        return self.architecture.served_scales(self.kwargs)
 
     def to_spec(self) -> ArchSpec:
         return ArchSpec(self.arch, dict(self.kwargs))
@@ -248,7 +222,6 @@ class LossOptions:
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-WEIGHT_INITS = ("official", "residual")
 
 
 @dataclass(frozen=True)
@@ -263,7 +236,7 @@ class TrainOptions:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
-    weight_init: str = "official"               # or "residual" (see litesr.train.init)
+    weight_init: str = "official"               # or a scheme of the architecture (Architecture.weight_inits)
     time_budget: float | None = None            # seconds: fit total_iter to it (litesr.train.budget)
 
     def to_dict(self) -> dict[str, Any]:
@@ -442,6 +415,11 @@ def _parse(ctx: Context, raw: Mapping[str, Any]) -> TrainConfig:
     datasets = _parse_datasets(top, scale, network)
     path = _parse_path(top.section("path"), name)
     train = _parse_train(top.section("train")) if top.has("train") else top.take("train")
+    if train is not None:
+        weight_inits = ("official", *network.architecture.weight_inits)
+        if train.weight_init not in weight_inits:
+            ctx.fail("train.weight_init", f"{train.weight_init!r} is not implemented for {network.type}; "
+                                          f"use {' or '.join(weight_inits)}")
     val = _parse_val(top.section("val")) if top.has("val") else top.take("val")
     logger = _parse_logger(top.section("logger"))
     dist_params = top.take("dist_params")
@@ -459,65 +437,82 @@ def _parse(ctx: Context, raw: Mapping[str, Any]) -> TrainConfig:
                        dist_params=dist_params, source=ctx.source)
 
 
+def _read_argument(section: Section, key: str, kind: Any) -> Any:
+    """One ``network_g`` argument, typed by the constructor's annotation (ints are ≥ 1)."""
+    kinds = set(typing.get_args(kind)) - {type(None)} or {kind}
+    if bool in kinds:
+        return section.bool(key)
+    if int in kinds:
+        return section.int(key, minimum=1)
+    if float in kinds:
+        return section.float(key)
+    if str in kinds:
+        return section.str(key)
+    section.fail(key, "cannot be set from an option file (its type is not a number, bool or string)")
+    return None
+
+
 def _parse_network(top: Section, scale: int | None) -> tuple[NetworkOptions, int]:
+    """``network_g``: the type names a registered architecture; its arguments follow its constructor."""
     if not top.has("network_g"):
         top.fail("network_g", "is required")
     section = top.section("network_g")
     type_name = section.take("type", REQUIRED)
-    kind = _NETWORK_KINDS.get(str(type_name).lower()) if isinstance(type_name, str) else None
-    if kind is None:
-        known = ", ".join(k.type for k in _NETWORK_KINDS.values())
+    try:
+        architecture = get_architecture(str(type_name))
+    except UnknownArchitectureError:
+        known = ", ".join(a.display_name for a in architectures())
         section.fail("type", f"unknown network type {type_name!r}; LiteSR supports {known}")
-    arch = kind.type.lower()
-    defaults = _constructor_defaults(arch)
+    name = architecture.display_name
+    defaults = architecture.defaults()
     kwargs: dict[str, Any] = dict(defaults)
 
-    for key, expected in kind.official.items():
+    for key, expected in architecture.official_options.items():
         if key in section.data:
             value = section.take(key)
             if value is not None and not _official_value_matches(value, expected):
-                section.fail(key, f"unsupported value {value!r}: LiteSR's {kind.type} implements only the "
+                section.fail(key, f"unsupported value {value!r}: LiteSR's {name} implements only the "
                                   f"official {key}={expected!r}")
-    for key in kind.ints:
-        value = section.int(key, minimum=1)
-        if value is not None:
-            kwargs[key] = value
-    for key in kind.bools:
-        value = section.bool(key)
-        if value is not None:
-            kwargs[key] = value
-    net_scale = section.int(kind.scale_key, minimum=1)
+    scale_argument = architecture.scale_argument
+    settable = {key: kind for key, kind in architecture.argument_types().items() if key != scale_argument}
+    for key, kind in settable.items():
+        if key in section.data:
+            value = _read_argument(section, key, kind)
+            if value is not None:
+                kwargs[key] = value
+    net_scale = section.int(scale_argument, minimum=1)
     if section.data:
         unknown = next(iter(section.data))
-        valid = sorted({*kind.ints, *kind.bools, kind.scale_key, *kind.official})
-        section.fail(unknown, f"unknown {kind.type} argument; valid ones are {', '.join(valid)}")
+        valid = sorted({*settable, scale_argument, *architecture.official_options})
+        section.fail(unknown, f"unknown {name} argument; valid ones are {', '.join(valid)}")
 
-    scale_key = section.key(kind.scale_key)
-    supported = ", ".join(map(str, kind.scales))
-    if kwargs.get("multi_scale"):
-        # One network for every scale: the constructor ignores ``scale``; the top-level
-        # ``scale`` picks the default (and must be one it serves).
-        if net_scale is not None and net_scale not in kind.scales:
-            top.ctx.fail(scale_key, f"the multi-scale {kind.type} serves ×{supported}, got {net_scale}")
+    scale_key = section.key(scale_argument)
+    supported = ", ".join(map(str, architecture.scales))
+    multi_argument = architecture.multi_scale_argument
+    if multi_argument and kwargs.get(multi_argument):
+        # One network for every scale: the constructor ignores its scale argument; the
+        # top-level ``scale`` picks the default (and must be one it serves).
+        if net_scale is not None and net_scale not in architecture.scales:
+            top.ctx.fail(scale_key, f"the multi-scale {name} serves ×{supported}, got {net_scale}")
         if scale is None:
             scale = net_scale
         if scale is None:
-            top.fail("scale", f"is required for the multi-scale {kind.type} (one of {supported})")
-        if scale not in kind.scales:
-            top.fail("scale", f"the multi-scale {kind.type} serves ×{supported}, got {scale}")
-        kwargs[kind.scale_key] = None
+            top.fail("scale", f"is required for the multi-scale {name} (one of {supported})")
+        if scale not in architecture.scales:
+            top.fail("scale", f"the multi-scale {name} serves ×{supported}, got {scale}")
+        kwargs[scale_argument] = None
     else:
         if net_scale is None and scale is None:
             top.fail("scale", f"is required (or set {scale_key})")
         if net_scale is not None and scale is not None and net_scale != scale:
             top.ctx.fail(scale_key, f"is {net_scale} but the top-level scale is {scale}; they must match")
         scale = scale if scale is not None else net_scale
-        if scale not in kind.scales:
+        if scale not in architecture.scales:
             where = scale_key if net_scale is not None else "scale"
-            top.ctx.fail(where, f"{kind.type} supports scale {supported}, got {scale}")
-        kwargs[kind.scale_key] = scale
-    ordered = {key: kwargs[key] for key in defaults}
-    return NetworkOptions(kind.type, ordered), scale
+            top.ctx.fail(where, f"{name} supports scale {supported}, got {scale}")
+        kwargs[scale_argument] = scale
+    ordered = {key: kwargs[key] for key in architecture.parameters() if key in kwargs}
+    return NetworkOptions(name, ordered), scale
 
 
 def _is_phase(phase: str) -> bool:
@@ -671,7 +666,7 @@ def _parse_train(section: Section) -> TrainOptions:
         precision=section.choice("precision", PRECISIONS, "fp32"),
         channels_last=section.bool("channels_last", False),
         compile=section.bool("compile", False),
-        weight_init=section.choice("weight_init", WEIGHT_INITS, "official"),
+        weight_init=section.str("weight_init", "official"),  # checked against the architecture's schemes
         time_budget=_duration(section, "time_budget"),
     )
     section.done()

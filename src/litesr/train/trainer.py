@@ -26,7 +26,9 @@ from tqdm.auto import tqdm
 from ..archs import SRNet
 from ..checkpoints import build_network, read_checkpoint, save_safetensors
 from ..data.benchmark import open_benchmark
-from ..data.training import SRTrainDataset, TrainingImages, build_train_loader, cycle
+from ..data.dataset import SRTrainDataset
+from ..data.image_store import TrainingImages
+from ..data.loader import build_train_loader, cycle
 from ..errors import LiteSRError
 from ..evaluate import evaluate
 from ..model import SRModel
