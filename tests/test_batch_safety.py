@@ -18,6 +18,13 @@ from litesr.archs import SCNet
 from litesr.batch import Job, OutputCollisionError, collect_inputs, distinct_jobs, is_case_insensitive
 from litesr.checkpoints import save_safetensors
 from litesr.cli import EXIT_TERMINATED, main
+from litesr.manifest import MANIFEST_FOLDER
+
+
+def entries(folder):
+    """What a run left in ``folder``, less the run manifest (the record a re-run resumes from)."""
+    return sorted(p.name for p in folder.iterdir() if p.name != MANIFEST_FOLDER) if folder.exists() else []
+
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +128,7 @@ def test_a_file_created_meanwhile_is_not_clobbered(weights, tmp_path, capsys, mo
     code, err = run(capsys, "upscale", "-w", weights, "-q", source, "-o", tmp_path / "out")
     assert code == 1 and f"error: {source}: cannot write {target}: it was created meanwhile" in err, err
     assert target.read_bytes() == b"the other run's result"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["a_x4.png"]  # no temp file left
+    assert entries(target.parent) == ["a_x4.png"]  # no temp file left
 
 
 def test_a_file_created_meanwhile_is_skipped_with_skip_existing(weights, tmp_path, capsys, monkeypatch):
@@ -193,7 +200,7 @@ def test_cli_reports_links_and_fails(weights, tmp_path, capsys, linked_folder):
     assert f"error: {linked_folder / 'dangling.png'}: dangling symbolic link" in err.splitlines()
     assert f"error: {linked_folder / 'loop1.png'}: symbolic link loop" in err.splitlines()
     assert f"warning: {linked_folder / 'sub' / 'up'}: symbolic link to {linked_folder}" in err
-    assert "upscaled 2 image(s), 3 failed" in err
+    assert "upscaled 2 file(s), 3 failed" in err
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == [
         "a_x4.png", "sub/b_x4.png"]
 
@@ -218,7 +225,7 @@ def test_sigterm_in_process_exits_143_and_restores_the_handler(weights, tmp_path
     finally:
         signal.signal(signal.SIGTERM, old)
     assert code == EXIT_TERMINATED == 143 and err == "terminated\n"
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    assert entries(tmp_path / "out") == []
 
 
 def _read_stderr_until(process: subprocess.Popen, wanted, deadline: float) -> str:
@@ -260,4 +267,4 @@ def test_sigterm_mid_run_leaves_no_output_and_no_temp_file(weights, tmp_path, mo
             process.wait()
     assert process.returncode == EXIT_TERMINATED, err
     assert b"terminated" in err and b"Traceback" not in err
-    assert not out.exists() or list(out.iterdir()) == []
+    assert entries(out) == []

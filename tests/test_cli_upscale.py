@@ -12,11 +12,18 @@ from PIL import Image
 from litesr import SRModel
 from litesr.batch import Job
 from litesr.cli import main
+from litesr.manifest import MANIFEST_FOLDER
 from litesr.cli import upscale as upscale_cli
 from litesr.cli.progress import BatchProgress
 from litesr.imaging.io import read_image
 from litesr.spec import ArchSpec
 from litesr.zoo import ZOO
+
+
+def entries(folder):
+    """What a run left in ``folder``, less the run manifest (the record a re-run resumes from)."""
+    return sorted(p.name for p in folder.iterdir() if p.name != MANIFEST_FOLDER) if folder.exists() else []
+
 
 SCALE = 2
 
@@ -62,7 +69,7 @@ def test_folder_recursion_keeps_subfolders_and_globs(weights, tmp_path, capsys):
     assert (tmp_path / "out" / "top_x2.png").exists() and (tmp_path / "out" / "sub" / "deep_x2.jpg").exists()
     code, _, _ = upscale(weights, capsys, str(tmp_path / "in" / "*.png"), "-o", tmp_path / "g", "--format", "webp",
                          "--suffix", "")
-    assert code == 0 and sorted(p.name for p in (tmp_path / "g").iterdir()) == ["top.webp"]
+    assert code == 0 and entries(tmp_path / "g") == ["top.webp"]
 
 
 def test_image_kinds_users_have(weights, tmp_path, capsys):
@@ -93,7 +100,7 @@ def test_image_kinds_users_have(weights, tmp_path, capsys):
     assert Image.open(out / "anim_x2.png").size == (24, 20)
     assert "animated image: only the first frame is upscaled" in err
     assert Image.open(out / "rotated_x2.jpg").size == (20, 24)  # EXIF orientation applied
-    assert "upscaled 7 image(s)" in err
+    assert "upscaled 7 file(s)" in err
 
 
 def test_icc_profile_is_carried_over(weights, tmp_path, capsys):
@@ -122,8 +129,8 @@ def test_bad_files_do_not_stop_the_batch(weights, tmp_path, capsys):
     for name in ("empty.png", "text.png", "truncated.png", "huge.png", "float.tif"):
         assert any(name in line for line in errors), name
     assert "Traceback" not in err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_x2.png"]
-    assert "1 image(s)" in err and "5 failed" in err
+    assert entries(tmp_path / "out") == ["good_x2.png"]
+    assert "1 file(s)" in err and "5 failed" in err
 
 
 def test_missing_inputs_are_reported_and_the_rest_is_written(weights, tmp_path, capsys):
@@ -153,13 +160,16 @@ def test_unwritable_destination_is_one_error_before_any_work(weights, tmp_path, 
 
 
 def test_existing_outputs(weights, tmp_path, capsys):
+    """An output this command wrote is resumed; one of unknown origin needs --overwrite or --skip-existing."""
     Image.fromarray(_rgb()).save(tmp_path / "a.png")
     args = [tmp_path / "a.png", "-o", tmp_path / "out"]
     assert upscale(weights, capsys, *args)[0] == 0
-    code, _, err = upscale(weights, capsys, *args)
+    code, _, err = run(["upscale", "-w", weights, *args], capsys)
+    assert code == 0 and "upscaled 0 file(s), 1 already done (run manifest)" in err
+    code, _, err = upscale(weights, capsys, *args, "--no-resume")
     assert code == 1 and "exists (use --overwrite or --skip-existing)" in err
-    assert upscale(weights, capsys, *args, "--skip-existing")[0] == 0
-    assert upscale(weights, capsys, *args, "--overwrite")[0] == 0
+    assert upscale(weights, capsys, *args, "--no-resume", "--skip-existing")[0] == 0
+    assert upscale(weights, capsys, *args, "--no-resume", "--overwrite")[0] == 0
 
 
 def test_outscale_tile_and_precision(weights, tmp_path, capsys):
@@ -198,10 +208,10 @@ def test_interrupt_leaves_no_partial_file(weights, tmp_path, capsys, monkeypatch
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(SRModel, "upscale", interrupted)
-    code, _, _ = run(["upscale", "-w", weights, "-q", *(tmp_path / f"{n}.png" for n in "abc"), "-o", tmp_path / "out"],
-                     capsys)
+    code, _, _ = run(["upscale", "-w", weights, "-q", *(tmp_path / f"{n}.png" for n in "abc"), "-o", tmp_path / "out",
+                      "--batch", "1"], capsys)
     assert code == 130
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_x2.png"]
+    assert entries(tmp_path / "out") == ["a_x2.png"]
 
 
 def test_default_model_is_named_and_subprocess_has_no_traceback(tmp_path):

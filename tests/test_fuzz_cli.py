@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import litesr
+from litesr.manifest import MANIFEST_FOLDER
 from corpus import (
     CORPUS_MAX_PIXELS,
     Case,
@@ -92,8 +93,9 @@ def run_litesr_measured(*argv: str | Path, cwd: Path) -> Measured:
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Temp files an interrupted or failed write might leave (hidden or ``*.tmp``)."""
-    return [p.name for p in folder.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+    """Temp files an interrupted or failed write might leave (hidden or ``*.tmp``), not the run manifest."""
+    return [p.name for p in folder.rglob("*") if (p.name.startswith(".") or p.suffix == ".tmp")
+            and MANIFEST_FOLDER not in p.relative_to(folder).parts]
 
 
 def outputs_of(folder: Path, source: Path) -> list[Path]:

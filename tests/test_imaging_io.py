@@ -1,7 +1,8 @@
 """Tests for litesr.imaging.io: every image file LiteSR reads or writes goes through it.
 
-The 16-bit PNG codec and atomic writing have their own modules and tests
-(tests/test_png16.py, tests/test_atomic.py); what is here checks io's use of them.
+The PNG encoder, the 16-bit PNG decoder and atomic writing have their own modules and
+tests (tests/test_png_stream.py, tests/test_png16.py, tests/test_atomic.py); what is here
+checks io's use of them.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from test_png16 import png16_bytes, png_chunk
 
 from litesr.errors import LiteSRError
 from litesr.imaging import io as iio
+from litesr.imaging import writing
 from litesr.imaging.io import (
     ANIMATED_WARNING,
     ImageError,
@@ -421,6 +423,29 @@ def test_webp_keeps_alpha(tmp_path: Path) -> None:
     np.testing.assert_array_equal(img.alpha, alpha)
 
 
+@pytest.mark.parametrize("channels", [1, 2, 4])
+def test_pillow_formats_get_views_and_alpha_band_by_band(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, channels: int
+) -> None:
+    """TIFF goes through Pillow: strided views and alpha are copied into its image a band at a time."""
+    monkeypatch.setattr(writing, "_PILLOW_BAND_BYTES", 1)  # one row per band
+    wide = rand16(7, 10, 2) if channels == 1 else rand8(7, 10, channels)
+    values = wide[:, ::2, 0] if channels == 1 else wide  # 16-bit gray as a strided view
+    assert write_image(tmp_path / "v.tif", values) == []
+    colour, alpha = (values, None) if channels == 1 else (values[..., :-1], values[..., -1])
+    img = read_image(tmp_path / "v.tif")
+    np.testing.assert_array_equal(img.pixels, colour[..., 0] if channels == 2 else colour)
+    np.testing.assert_array_equal(img.alpha, alpha)
+
+
+def test_gray_webp_is_written_as_rgb(tmp_path: Path) -> None:
+    gray = np.tile(np.arange(0, 256, 16, dtype=np.uint8), (16, 1))
+    assert write_image(tmp_path / "g.webp", gray, quality=100) == []
+    with Image.open(tmp_path / "g.webp") as im:
+        assert im.mode == "RGB"
+        assert np.abs(np.asarray(im).astype(int) - gray[..., None]).max() <= 8
+
+
 def test_write_accepts_pil_images_and_explicit_bit_depth(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", Image.fromarray(rand8(3, 3, 4), "RGBA"))
     assert read_image(tmp_path / "a.png").alpha is not None
@@ -535,34 +560,40 @@ def test_pillows_bomb_error_becomes_image_error(tmp_path: Path, monkeypatch: pyt
 # ------------------------------------------------------- atomic writes, write errors
 
 
+@pytest.mark.parametrize("name", ["out.png", "out.tif"])  # our PNG encoder, Pillow's TIFF encoder
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, OSError(28, "No space left on device")])
-def test_write_image_failure_leaves_no_target_and_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc) -> None:
+def test_write_image_failure_leaves_no_target_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc, name: str
+) -> None:
     seen: list[list[str]] = []
 
-    def failing_save(self: Image.Image, fp, *args, **kwargs) -> None:
-        fp.write(b"partial")
+    def failing_encoder(fh, *args, **kwargs) -> None:
+        fh.write(b"partial")
         seen.append(listing(tmp_path))  # the temp file exists while encoding
         raise exc
 
-    monkeypatch.setattr(Image.Image, "save", failing_save)
+    if name.endswith(".png"):
+        monkeypatch.setattr(writing, "write_png", failing_encoder)
+    else:
+        monkeypatch.setattr(Image.Image, "save", lambda self, fp, *args, **kwargs: failing_encoder(fp))
     expected = KeyboardInterrupt if exc is KeyboardInterrupt else ImageError
     with pytest.raises(expected) as info:
-        write_image(tmp_path / "out.png", rand8(4, 4, 3))
+        write_image(tmp_path / name, rand8(4, 4, 3))
     assert listing(tmp_path) == []
     [[temp_name]] = seen
-    assert temp_name.startswith(".out.png.") and temp_name.endswith(".tmp")
+    assert temp_name.startswith(f".{name}.") and temp_name.endswith(".tmp")
     if expected is ImageError:
-        assert str(info.value) == f"cannot write {tmp_path / 'out.png'}: no space left on device"
+        assert str(info.value) == f"cannot write {tmp_path / name}: no space left on device"
         assert info.value.__cause__ is exc
 
 
 def test_write_image_failure_keeps_the_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "out.png").write_bytes(b"previous result")
 
-    def failing_encode(*args, **kwargs) -> bytes:
+    def failing_encoder(*args, **kwargs) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(iio, "encode_png16", failing_encode)
+    monkeypatch.setattr(writing, "write_png", failing_encoder)
     with pytest.raises(KeyboardInterrupt):
         write_image(tmp_path / "out.png", rand16(4, 4, 3))
     assert listing(tmp_path) == ["out.png"]

@@ -99,7 +99,7 @@ def test_limit_holds_for_every_format(tmp_path: Path, suffix: str) -> None:
 def test_decoded_size_is_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a plugin that decodes more than its header declared (old ICO behaviour) is caught
     write_image(tmp_path / "a.png", np.zeros((10, 10, 3), np.uint8))
-    monkeypatch.setattr(iio, "_pixels_from_pil", lambda *args: (np.zeros((50, 40, 3), np.uint8), None, 8))
+    monkeypatch.setattr(iio, "pixels_from_pil", lambda *args: (np.zeros((50, 40, 3), np.uint8), None, 8))
     with pytest.raises(ImageError, match=r"40×50 = 2,000 pixels, above the limit of 1,000"):
         read_image(tmp_path / "a.png", max_pixels=1000)
 

@@ -1,4 +1,4 @@
-"""Tests for litesr.imaging.png16: the 16-bit PNG codec Pillow lacks."""
+"""Tests for litesr.imaging.png16: the 16-bit PNG decoder Pillow lacks (the encoder: tests/test_png_stream.py)."""
 from __future__ import annotations
 
 import struct
@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from litesr.imaging import png16
-from litesr.imaging.png16 import Png16Error, Png16PixelLimitError, decode_png16, encode_png16, png16_colour_type
+from litesr.imaging.png import PNG_SIGNATURE
+from litesr.imaging.png16 import Png16Error, Png16PixelLimitError, decode_png16, png16_colour_type
 
 RNG = np.random.default_rng(1234)
 
@@ -22,8 +23,8 @@ def rand16(*shape: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------ independent PNG writer
-# Written separately from the module's encoder so the decoder is checked against every
-# row filter (0–4) and Adam7 interlacing, which the module's own encoder never emits.
+# Written separately from LiteSR's encoder so the decoder is checked against every row
+# filter (0–4) in any order and Adam7 interlacing, which that encoder never emits.
 # tests/test_imaging_io.py imports png16_bytes and png_chunk from here.
 
 
@@ -70,7 +71,7 @@ def png16_bytes(values: np.ndarray, filters="random", interlace: bool = False, t
         fl = list(RNG.integers(0, 5, sub.shape[0])) if filters == "random" else [filters[i % len(filters)] for i in range(sub.shape[0])]
         stream += _filter_rows(rows, bpp, [int(f) for f in fl])
     ihdr = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, int(interlace))
-    parts = [png16._PNG_SIGNATURE, png_chunk(b"IHDR", ihdr)]
+    parts = [PNG_SIGNATURE, png_chunk(b"IHDR", ihdr)]
     if trns is not None:
         parts.append(png_chunk(b"tRNS", trns))
     parts += [png_chunk(b"IDAT", zlib.compress(stream)), png_chunk(b"IEND", b"")]
@@ -97,7 +98,7 @@ def zlib_bomb(size: int) -> bytes:
 
 def forged_png(*chunks: bytes) -> bytes:
     """Signature + the given chunks + IEND, for files no honest encoder writes."""
-    return png16._PNG_SIGNATURE + b"".join(chunks) + png_chunk(b"IEND", b"")
+    return PNG_SIGNATURE + b"".join(chunks) + png_chunk(b"IEND", b"")
 
 
 def peak_traced_bytes(action: Callable[[], object]) -> int:
@@ -243,36 +244,12 @@ def test_corrupt_or_short_image_data_is_a_png16_error() -> None:
         decode_png16(forged_png(ihdr(4, 4), png_chunk(b"IDAT", zlib.compress(bytes(10)))))
 
 
-# ------------------------------------------------------------------------ encoder
-
-
-@pytest.mark.parametrize("channels", [1, 2, 3, 4])
-def test_encoder_round_trips_and_pillow_can_open_it(tmp_path: Path, channels: int) -> None:
-    values = rand16(5, 7, channels)
-    colour = values[..., 0] if channels in (1, 2) else values[..., :3]
-    alpha = values[..., -1] if channels in (2, 4) else None
-    data = encode_png16(colour, alpha, None, None)
-    np.testing.assert_array_equal(stack(*decode_png16(data)), values)
-    (tmp_path / "e.png").write_bytes(data)
-    assert png16_colour_type(tmp_path / "e.png") == {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    with Image.open(tmp_path / "e.png") as im:
-        im.load()
-        assert im.size == (7, 5)
-
-
-def test_encoder_writes_icc_and_exif_without_its_prefix(tmp_path: Path) -> None:
-    icc = b"\x00" * 16 + b"RGB " + b"\x00" * 108
-    exif = Image.Exif()
-    exif[0x010F] = "LiteSR-Test"
-    (tmp_path / "m.png").write_bytes(encode_png16(rand16(2, 2, 3), None, icc, b"Exif\x00\x00" + exif.tobytes()[6:]))
-    with Image.open(tmp_path / "m.png") as im:
-        assert im.info["icc_profile"] == icc
-        assert im.getexif()[0x010F] == "LiteSR-Test"
+# ---------------------------------------------------------------------- header sniff
 
 
 def test_colour_type_is_none_for_anything_but_16bit_png(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "8.png")
-    (tmp_path / "short.png").write_bytes(png16._PNG_SIGNATURE)
+    (tmp_path / "short.png").write_bytes(PNG_SIGNATURE)
     (tmp_path / "g16.png").write_bytes(png16_bytes(rand16(2, 2, 1), [0]))
     assert png16_colour_type(tmp_path / "8.png") is None
     assert png16_colour_type(tmp_path / "short.png") is None

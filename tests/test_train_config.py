@@ -171,25 +171,52 @@ def test_override_can_fix_an_invalid_file(tmp_path):
     assert config.train.optim_g.lr == 2e-4
 
 
-# ---- unknown keys: warnings, or errors in strict mode ------------------------------------------
+# ---- unknown keys: errors with a guess; BasicSR keys LiteSR ignores: one warning ----------------
 
-def test_unknown_keys_warn_with_their_path_and_strict_mode_raises():
+def test_unknown_keys_are_errors_all_reported_at_once_with_a_guess():
     raw = _minimal()
+    raw["manual_sed"] = 3
+    raw["train"]["scheduler"]["gama"] = 0.5
     raw["train"]["foo"] = 1
+    with pytest.raises(ConfigError) as info:
+        _parse(raw)
+    message = str(info.value)
+    assert message.startswith("opt.yml: ") and "\n" not in message
+    for expected in ("unknown key manual_sed (did you mean manual_seed?)",
+                     "unknown key train.scheduler.gama (did you mean train.scheduler.gamma?)",
+                     "unknown key train.foo"):
+        assert expected in message
+    assert info.value.key is not None
+
+
+def test_basicsr_keys_litesr_ignores_are_one_warning_and_strict_reports_every_warning():
+    raw = _minimal()
     raw["datasets"]["train"]["color"] = "y"
-    raw["bar"] = True
+    raw["datasets"]["train"]["meta_info_file"] = "meta.txt"
+    raw["path"] = {"results_root": "results"}
+    raw["auto_resume"] = True
     raw["logger"] = {"wandb": {"project": "mine"}}
     raw["datasets"]["train"]["prefetch_mode"] = "cuda"
     config, warnings = _parse(raw)
     assert config.train_set.prefetch_mode is None
-    text = "\n".join(warnings)
-    for expected in ("unknown key 'train.foo' ignored", "unknown key 'datasets.train.color' ignored",
-                     "unknown key 'bar' ignored", "logger.wandb.project", "prefetch_mode"):
-        assert expected in text
-    assert all(w.startswith("opt.yml: ") for w in warnings) and len(warnings) == 5
-    with pytest.raises(ConfigError, match="strict") as info:
+    ignored = [w for w in warnings if "BasicSR keys LiteSR does not use" in w]
+    assert len(ignored) == 1
+    for key in ("datasets.train.color", "datasets.train.meta_info_file", "path.results_root", "auto_resume"):
+        assert key in ignored[0]
+    assert any("logger.wandb.project" in w for w in warnings) and any("prefetch_mode" in w for w in warnings)
+    assert all(w.startswith("opt.yml: ") for w in warnings) and len(warnings) == 3
+    with pytest.raises(ConfigError, match="--strict") as info:
         _parse(raw, strict=True)
-    assert info.value.key is not None
+    assert all(text in str(info.value) for text in ("path.results_root", "logger.wandb.project", "prefetch_mode"))
+
+
+def test_override_values_that_are_not_yaml_are_plain_strings():
+    raw = apply_override(_minimal(), "datasets.val.filename_tmpl={}x4")
+    assert raw["datasets"]["val"]["filename_tmpl"] == "{}x4"
+    config, _ = _parse(apply_override(raw, "datasets.val.filename_tmpl={}x2"))
+    assert config.val_sets[0].filename_tmpl == "{}x2"
+    with pytest.raises(ConfigError, match=r"train\.scheduler\.milestones: must be a non-empty list"):
+        _parse(apply_override(_minimal(), "train.scheduler.milestones=[1, 2"))
 
 
 def test_yaml_details(tmp_path):

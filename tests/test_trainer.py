@@ -123,6 +123,10 @@ def test_sigkill_at_random_moments_loses_at_most_one_interval(tmp_path, data):
     assert finished.returncode == 0, finished.stderr
     assert (folder / "models" / "tiny.safetensors").exists()
     assert load_state(list_states(folder / "training_states")[-1])["iteration"] == 60
+    # metrics.jsonl was rewound at each resume: every iteration once, in order; no killed save's temp file is left
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in records if r["kind"] == "train"] == list(range(1, 61))
+    assert not [p.name for p in (folder / "training_states").iterdir() if p.name.endswith(".tmp")]
 
 
 @pytest.mark.slow

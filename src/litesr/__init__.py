@@ -36,12 +36,16 @@ def load(path_or_name: str | os.PathLike[str], device: str | torch.device = "cpu
         return SRModel(net, spec, source=str(path)).to(device)
     if path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1:
         raise CheckpointError(f"{path}: no such file")
-    card = resolve(str(path_or_name))
+    return load_card(resolve(str(path_or_name)), device=device, scale=scale)
+
+
+def load_card(card: ModelCard, device: str | torch.device = "cpu", scale: int | None = None) -> SRModel:
+    """Load a zoo model from its card alone — never a file a caller names (what a server needs)."""
     net, spec = build_network(card.load_checkpoint(), scale=scale)
     return SRModel(net, spec, name=card.name, source=card.source).to(device)
 
 
 __all__ = [
     "ArchSpec", "CheckpointError", "LiteSRError", "ModelCard", "ModelNotFoundError", "SRModel",
-    "list_models", "load", "__version__",
+    "list_models", "load", "load_card", "__version__",
 ]

@@ -3,7 +3,14 @@
 A batch never stops at a bad file: each failure is recorded as ``(file, reason)`` and the
 rest continue. Outputs are written atomically by :func:`write_image`, so an interrupted or
 failed image leaves no file behind. Progress is reported through callbacks only (per image
-and per tile), so a caller chooses how to show it and this module prints nothing.
+and per tile), so a caller chooses how to show it and this module prints nothing. How the
+stages of many images overlap (decoding, the network, encoding) is :mod:`litesr.pipeline`'s
+business; which inputs a resumed run may skip is :mod:`litesr.manifest`'s.
+
+Inputs come in *kinds* (:data:`INPUT_KINDS`): today only images. A kind says which file
+suffixes it takes and how its outputs are named; every :class:`Job` carries its kind, so a
+second kind (video) adds an entry there and its own runner, and input discovery, output
+planning and collision checks serve it unchanged.
 
 Two inputs must never silently end up as one output: :func:`distinct_jobs` refuses a plan
 in which two inputs map to the same output file, and without ``--overwrite`` an output is
@@ -11,23 +18,30 @@ published only if no other run created it meanwhile (``replace=False``).
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import glob
+import itertools
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from .errors import LiteSRError
-from .imaging.atomic import OutputExistsError, os_error_reason
-from .imaging.io import DEFAULT_MAX_PIXELS, read_image, write_image
+from .imaging.atomic import os_error_reason
+from .imaging.io import DEFAULT_MAX_PIXELS, LoadedImage, read_image, write_image
 from .model import SRModel
+from .video.formats import VIDEO_SUFFIXES, output_video_suffix
+from .video.options import VideoOptions
+
+if TYPE_CHECKING:
+    from .manifest import RunJournal
+    from .pipeline import JobOutcome
 
 #: Suffixes treated as images when a folder is searched.
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
@@ -35,6 +49,34 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset(
 #: Output format for ``--format same`` when the input's format cannot hold the result well.
 SAME_FORMAT_FALLBACK = {".gif": ".png", ".ppm": ".png", ".pgm": ".png", ".tga": ".png"}
 FORMAT_SUFFIXES = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """A kind of input file: which suffixes it takes and what its outputs are named.
+
+    ``formats`` maps a ``--format`` choice to the output suffix; ``same_format_fallback``
+    maps input suffixes that ``--format same`` cannot keep to the one used instead.
+    """
+
+    name: str
+    suffixes: frozenset[str]
+    formats: Mapping[str, str]
+    same_format_fallback: Mapping[str, str]
+
+
+IMAGE = InputKind("image", IMAGE_SUFFIXES, FORMAT_SUFFIXES, SAME_FORMAT_FALLBACK)
+#: Videos keep their container (``--format`` is for images); one LiteSR cannot write becomes .mkv.
+VIDEO = InputKind("video", VIDEO_SUFFIXES, {}, {suffix: output_video_suffix(Path(f"video{suffix}"))
+                                                for suffix in VIDEO_SUFFIXES})
+#: Every kind of input ``litesr upscale`` takes, by name; each suffix belongs to one kind.
+INPUT_KINDS: dict[str, InputKind] = {IMAGE.name: IMAGE, VIDEO.name: VIDEO}
+
+
+def input_kind(path: Path) -> InputKind | None:
+    """The kind of input ``path`` is by its suffix, or None when it is no input at all."""
+    suffix = path.suffix.lower()
+    return next((kind for kind in INPUT_KINDS.values() if suffix in kind.suffixes), None)
 
 
 class OutputCollisionError(LiteSRError):
@@ -56,12 +98,18 @@ class UpscaleOptions:
     existing: str = "error"  # or "overwrite" / "skip"
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = 95
+    #: Encoder and segment settings for video inputs (scale, tiles, precision and
+    #: ``existing`` above apply to them too).
+    video: VideoOptions = field(default_factory=VideoOptions)
 
 
 @dataclass(frozen=True)
 class Job:
+    """One input and the one output it becomes; ``kind`` names its :class:`InputKind`."""
+
     source: Path
     target: Path
+    kind: str = IMAGE.name
 
 
 @dataclass
@@ -142,7 +190,7 @@ def _collect_folder(root: Path, inputs: Inputs) -> None:
                     subfolders.append(path)
                 else:
                     inputs.warnings.append((path, _repeat_note(path, first)))
-            elif entry.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            elif entry.is_file() and input_kind(path) is not None:
                 files.append(path)
         pending += reversed(subfolders)  # walked depth-first in name order
     if not files:
@@ -152,7 +200,7 @@ def _collect_folder(root: Path, inputs: Inputs) -> None:
 
 def _may_be_input(path: Path) -> bool:
     """Whether an entry that cannot be followed may have been an image or a folder (not ``notes.txt``)."""
-    return not path.suffix or path.suffix.lower() in IMAGE_SUFFIXES
+    return not path.suffix or input_kind(path) is not None
 
 
 def _repeat_note(path: Path, first: Path) -> str:
@@ -213,10 +261,11 @@ def _broken_link_reason(link: Path) -> str | None:
 
 
 def output_suffix(source: Path, options: UpscaleOptions) -> str:
-    if options.format != "same":
-        return FORMAT_SUFFIXES[options.format]
+    kind = input_kind(source) or IMAGE
+    if options.format != "same" and options.format in kind.formats:
+        return kind.formats[options.format]
     suffix = source.suffix.lower()
-    return SAME_FORMAT_FALLBACK.get(suffix, suffix)
+    return kind.same_format_fallback.get(suffix, suffix)
 
 
 def output_is_file(output: Path, input_count: int) -> bool:
@@ -225,7 +274,7 @@ def output_is_file(output: Path, input_count: int) -> bool:
     True only for a single input and an ``output`` named like an image that is not an
     existing folder; everything else is a folder (created when missing).
     """
-    return input_count == 1 and output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir()
+    return input_count == 1 and input_kind(output) is not None and not output.is_dir()
 
 
 def plan_jobs(inputs: list[tuple[Path, Path]], output: Path, options: UpscaleOptions, scale_label: str) -> list[Job]:
@@ -236,10 +285,15 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: Path, options: UpscaleOpt
     ``<stem><suffix><ext>`` (suffix ``_x4`` by default so outputs never shadow inputs).
     """
     if output_is_file(output, len(inputs)):
-        return [Job(inputs[0][0], output)]
+        return [Job(inputs[0][0], output, _kind_name(inputs[0][0]))]
     suffix = f"_{scale_label}" if options.suffix is None else options.suffix
-    return [Job(source, output / relative.parent / f"{relative.stem}{suffix}{output_suffix(source, options)}")
+    return [Job(source, output / relative.parent / f"{relative.stem}{suffix}{output_suffix(source, options)}",
+                _kind_name(source))
             for source, relative in inputs]
+
+
+def _kind_name(source: Path) -> str:
+    return (input_kind(source) or IMAGE).name
 
 
 def distinct_jobs(jobs: list[Job], *, case_insensitive: bool) -> list[Job]:
@@ -300,6 +354,38 @@ def is_case_insensitive(folder: Path) -> bool:
 
 #: ``on_tile(done, total)``: ``done`` of ``total`` tiles of the current image are finished.
 TileCallback = Callable[[int, int], None]
+#: Background threads that decode and encode while the network runs (0: one thing at a time).
+DEFAULT_IO_WORKERS = 2
+
+
+def read_job(job: Job, options: UpscaleOptions) -> LoadedImage:
+    """The input of ``job``, decoded (the first stage of a job; thread-safe)."""
+    if job.target.resolve() == job.source.resolve():
+        raise LiteSRError("output would overwrite the input")
+    return read_image(job.source, max_pixels=options.max_pixels)
+
+
+def model_pixels(image: LoadedImage) -> np.ndarray:
+    """The array :meth:`SRModel.upscale` takes: colour with alpha as a last channel, if any."""
+    if image.alpha is None:
+        return image.pixels
+    return np.dstack([image.pixels if image.pixels.ndim == 3 else image.pixels[..., None], image.alpha])
+
+
+def upscale_pixels(model: SRModel, pixels: np.ndarray, options: UpscaleOptions,
+                   on_tile: TileCallback | None = None) -> np.ndarray:
+    """The network stage of a job: ``pixels`` upscaled as ``options`` say."""
+    return model.upscale(pixels, options.scale, tile=options.tile, tile_pad=options.tile_pad,
+                         precision=options.precision, alpha=options.alpha, outscale=options.outscale,
+                         on_tile=on_tile)
+
+
+def write_job(job: Job, image: LoadedImage, result: np.ndarray, options: UpscaleOptions) -> list[str]:
+    """The last stage of a job: ``result`` written atomically with ``image``'s metadata; returns notes."""
+    job.target.parent.mkdir(parents=True, exist_ok=True)
+    notes = write_image(job.target, result, icc_profile=image.icc_profile, exif=image.exif, quality=options.quality,
+                        replace=options.existing == "overwrite")
+    return [*image.warnings, *notes]
 
 
 def upscale_file(model: SRModel, job: Job, options: UpscaleOptions, on_tile: TileCallback | None = None) -> list[str]:
@@ -308,58 +394,86 @@ def upscale_file(model: SRModel, job: Job, options: UpscaleOptions, on_tile: Til
     ``on_tile`` is passed to :meth:`SRModel.upscale`; with ``--alpha model`` the tiles of
     the alpha pass are counted again from 1, so a progress display should not go backwards.
     """
-    if job.target.resolve() == job.source.resolve():
-        raise LiteSRError("output would overwrite the input")
-    image = read_image(job.source, max_pixels=options.max_pixels)
-    pixels = image.pixels if image.alpha is None else np.dstack(
-        [image.pixels if image.pixels.ndim == 3 else image.pixels[..., None], image.alpha])
-    result = model.upscale(pixels, options.scale, tile=options.tile, tile_pad=options.tile_pad,
-                           precision=options.precision, alpha=options.alpha, outscale=options.outscale,
-                           on_tile=on_tile)
-    job.target.parent.mkdir(parents=True, exist_ok=True)
-    notes = write_image(job.target, result, icc_profile=image.icc_profile, exif=image.exif, quality=options.quality,
-                        replace=options.existing == "overwrite")
-    return [*image.warnings, *notes]
+    image = read_job(job, options)
+    return write_job(job, image, upscale_pixels(model, model_pixels(image), options, on_tile), options)
+
+
+def existing_output_outcome(job: Job, options: UpscaleOptions) -> str | None:
+    """``"skip"`` or a failure reason when ``job``'s output exists and may not be replaced; else None."""
+    if options.existing == "overwrite" or not job.target.exists():
+        return None
+    return "skip" if options.existing == "skip" else f"{job.target} exists (use --overwrite or --skip-existing)"
 
 
 def run_batch(model: SRModel, jobs: list[Job], options: UpscaleOptions,
               on_done: Callable[[Job], None] | None = None,
-              on_tile: Callable[[Job, int, int], None] | None = None) -> BatchReport:
+              on_tile: Callable[[Job, int, int], None] | None = None, *,
+              journal: RunJournal | None = None, io_workers: int = DEFAULT_IO_WORKERS,
+              batch_size: int = 1) -> BatchReport:
     """Upscale every job, continuing past failures; Ctrl-C stops at once (atomic writes leave nothing).
 
-    ``on_done(job)`` follows each job, written, skipped or failed; ``on_tile(job, done,
-    total)`` follows each tile of it, so one large image still shows progress. Unless
-    ``options.existing`` is ``"overwrite"``, an output another run created while this one
-    was upscaling is left as it is: a failure, or skipped (with a warning) under ``"skip"``.
+    ``on_done(job)`` follows each job, written, skipped or failed, in the order of ``jobs``;
+    ``on_tile(job, done, total)`` follows each tile of it, so one large image still shows
+    progress. Both are called on the calling thread. Unless ``options.existing`` is
+    ``"overwrite"``, an output another run created while this one was upscaling is left as
+    it is: a failure, or skipped (with a warning) under ``"skip"``. ``io_workers`` threads
+    decode the next images and encode the previous ones while the network runs;
+    ``batch_size`` > 1 lets same-size small images share one forward pass
+    (:mod:`litesr.pipeline`). ``journal`` records each job as it starts and once written
+    (:mod:`litesr.manifest`), so a re-run can skip what is done.
     """
+    from .pipeline import JobOutcome, run_pipeline  # the pipeline builds on this module's stages
+
     report = BatchReport()
     start = time.perf_counter()
-    for job in jobs:
-        try:
-            if job.target.exists() and options.existing != "overwrite":
-                if options.existing == "skip":
-                    report.skipped.append(job.target)
-                    continue
-                raise LiteSRError(f"{job.target} exists (use --overwrite or --skip-existing)")
-            notes = upscale_file(model, job, options, None if on_tile is None else partial(on_tile, job))
+    images = [job for job in jobs if job.kind != VIDEO.name]
+    outcomes = itertools.chain(
+        run_pipeline(model, images, options, on_tile=on_tile, journal=journal, io_workers=io_workers,
+                     batch_size=batch_size),
+        (upscale_video_job(model, job, options, on_tile, journal) for job in jobs if job.kind == VIDEO.name))
+    for outcome in outcomes:
+        job = outcome.job
+        if outcome.status == JobOutcome.WRITTEN:
             report.written.append(job.target)
-            report.warnings += [(job.source, note) for note in notes]
-        except OutputExistsError as error:
-            if options.existing == "skip":
-                report.skipped.append(job.target)
-                report.warnings.append((job.target, "created meanwhile (by another run?); skipped, left as it is"))
-            else:
-                report.failed.append((job.source, _reason(error)))
-        except (LiteSRError, ValueError, OSError, RuntimeError, MemoryError) as error:
-            report.failed.append((job.source, _reason(error)))
-        finally:
-            if on_done:
-                on_done(job)
+        elif outcome.status == JobOutcome.SKIPPED:
+            report.skipped.append(job.target)
+        else:
+            report.failed.append((job.source, outcome.reason))
+        report.warnings += outcome.warnings
+        if on_done:
+            on_done(job)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _reason(error: BaseException) -> str:
+def upscale_video_job(model: SRModel, job: Job, options: UpscaleOptions,
+                      on_tile: Callable[[Job, int, int], None] | None = None,
+                      journal: RunJournal | None = None) -> JobOutcome:
+    """One video through :func:`litesr.video.upscale_video`; its frames report progress as an image's tiles do."""
+    from .pipeline import JobOutcome
+    from .video import upscale_video
+
+    if job.target.exists() and options.existing != "overwrite":
+        if options.existing == "skip":
+            return JobOutcome(job, JobOutcome.SKIPPED)
+        return JobOutcome(job, JobOutcome.FAILED, f"{job.target} exists (use --overwrite or --skip-existing)")
+    video_options = dataclasses.replace(
+        options.video, scale=options.scale, outscale=options.outscale, tile=options.tile, tile_pad=options.tile_pad,
+        precision=options.precision, replace=options.existing == "overwrite")
+    progress = (lambda done, total: on_tile(job, done, max(total, done, 1))) if on_tile else None
+    try:
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        if journal is not None:
+            journal.started(job)
+        done = upscale_video(model, job.source, job.target, video_options, on_progress=progress)
+    except (LiteSRError, OSError) as error:
+        return JobOutcome(job, JobOutcome.FAILED, failure_reason(error))
+    if journal is not None:
+        journal.done(job)
+    return JobOutcome(job, JobOutcome.WRITTEN, warnings=[(job.source, warning) for warning in done.warnings])
+
+
+def failure_reason(error: BaseException) -> str:
     """One line for the user: our own errors as they are, others prefixed with their kind."""
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     if isinstance(error, LiteSRError):

@@ -121,10 +121,16 @@ def _looks_like_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] < 100_000_000
 
 
-def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
-    """Find the state dict inside a training checkpoint and strip wrapper prefixes."""
+def unwrap_state_dict(obj: Any, source: str = "checkpoint", *, param_key: str | None = None) -> dict[str, torch.Tensor]:
+    """Find the state dict inside a training checkpoint and strip wrapper prefixes.
+
+    ``param_key`` (BasicSR's ``param_key_g``) is tried first at the top level; without it,
+    or when the file has no such entry, :data:`WRAPPER_KEYS` decide (``params_ema`` first).
+    """
+    preferred = (param_key,) if param_key else ()
     while isinstance(obj, Mapping) and not all(isinstance(value, torch.Tensor) for value in obj.values()):
-        inner = next((obj[key] for key in WRAPPER_KEYS if isinstance(obj.get(key), Mapping)), None)
+        inner = next((obj[key] for key in (*preferred, *WRAPPER_KEYS) if isinstance(obj.get(key), Mapping)), None)
+        preferred = ()
         if inner is None:
             keys = ", ".join(repr(key) for key in list(obj)[:8])
             raise CheckpointError(f"{source}: no state dict found (top-level keys: {keys})")
@@ -138,8 +144,12 @@ def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.T
     return state_dict
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read ``.pth/.pt/.ckpt`` (zip or legacy pickle) or ``.safetensors``, whatever the suffix says."""
+def read_checkpoint(path: str | os.PathLike[str], *, param_key: str | None = None) -> Checkpoint:
+    """Read ``.pth/.pt/.ckpt`` (zip or legacy pickle) or ``.safetensors``, whatever the suffix says.
+
+    ``param_key`` picks which wrapped state dict of a training checkpoint to read (see
+    :func:`unwrap_state_dict`); a safetensors file holds one flat state dict.
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
@@ -150,7 +160,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     if _looks_like_safetensors(path):
         tensors, metadata = _read_safetensors(path)
         return Checkpoint(unwrap_state_dict(tensors, str(path)), metadata, path)
-    return Checkpoint(unwrap_state_dict(_read_pickle(path), str(path)), {}, path)
+    return Checkpoint(unwrap_state_dict(_read_pickle(path), str(path), param_key=param_key), {}, path)
 
 
 def scale_from_name(path: Path | str) -> int | None:

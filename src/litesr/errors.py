@@ -20,3 +20,11 @@ class ScaleError(LiteSRError, ValueError):
 
 class ConfigurationError(LiteSRError, ValueError):
     """Constructor arguments that do not describe a network LiteSR can build."""
+
+
+class ImageError(LiteSRError):
+    """An image file cannot be read or written; the message is one sentence for the user."""
+
+
+class PixelLimitError(ImageError):
+    """An image has more pixels than the limit (``--max-pixels``) allows to decode."""

@@ -30,10 +30,10 @@ from types import FrameType
 from .. import __version__
 from ..errors import LiteSRError
 from ..imaging.atomic import os_error_reason
-from . import evaluate, export, info, profile, train, upscale
+from . import evaluate, export, info, profile, serve, test, train, upscale
 from .options import CliParser, Handler
 
-SUBCOMMANDS = (upscale, info, evaluate, train, profile, export)
+SUBCOMMANDS = (upscale, info, evaluate, train, test, profile, export, serve)
 #: Set to 1 to see the traceback of unexpected errors (for bug reports).
 DEBUG_VARIABLE = "LITESR_DEBUG"
 #: The shell's 128 + signal number, so scripts see how the run ended.

@@ -4,6 +4,11 @@ Counting whole images only left the bar at 0 % for a minute or more on one large
 Here an image's share moves with its tiles (3 of 12 tiles done = 0.25 image), so the bar,
 its percentage and its ETA move as soon as work is done, with no second bar. The count
 beside it is of whole images finished ("1/3 img"), never a fraction like "0.2/1".
+
+Images are written in the background while the next one runs (:mod:`litesr.pipeline`),
+so an image's tiles may come before the previous image is reported done: its share starts
+after every image whose tiles came before it. Under ``torchrun`` the count is of every
+rank's images (:meth:`BatchProgress.set_finished`), and only rank 0 shows the bar.
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ class BatchProgress:
                               file=sys.stderr)
         self._finished = 0
         self._position = 0.0
+        self._tiled_job: Job | None = None  # the last image whose tiles were reported
+        self._tiled_before = 0  # images whose tiles were reported before it
 
     def __enter__(self) -> BatchProgress:
         return self
@@ -50,12 +57,19 @@ class BatchProgress:
         return self._position
 
     def on_tile(self, job: Job, done: int, total: int) -> None:
-        """``done`` of ``total`` tiles of the current image; never moves the bar back."""
-        self._advance_to(self._finished + done / total)
+        """``done`` of ``total`` tiles of ``job``; never moves the bar back."""
+        if self._tiled_job is not job:
+            self._tiled_before += self._tiled_job is not None
+            self._tiled_job = job
+        self._advance_to(max(self._finished, self._tiled_before) + done / total)
 
     def on_done(self, job: Job) -> None:
-        """The current image is finished (written, skipped or failed)."""
-        self._finished += 1
+        """An image is finished (written, skipped or failed)."""
+        self.set_finished(self._finished + 1)
+
+    def set_finished(self, images: int) -> None:
+        """``images`` are finished in all (this process's and, under torchrun, the other ranks')."""
+        self._finished = max(self._finished, images)
         self._bar.images_done = self._finished
         self._advance_to(self._finished)
 

@@ -1,11 +1,12 @@
-"""A minimal codec for 16-bit-per-sample PNGs, the ones Pillow gets wrong.
+"""A minimal decoder for 16-bit-per-sample PNGs, the ones Pillow gets wrong.
 
 Why it exists: Pillow silently reduces 16-bit-per-channel colour PNGs to 8 bits when
 reading and cannot write them at all (checked with Pillow 13.0: a 16-bit RGB PNG opens
 as mode ``RGB`` holding only the high bytes, 16-bit RGBA as 8-bit ``RGBA`` and 16-bit
 gray+alpha as 8-bit ``RGBA``).  An upscaler that claims to keep bit depth therefore
-carries this small decoder/encoder; :mod:`litesr.imaging.io` uses it for exactly those
-files and leaves everything else, 16-bit gray included, to Pillow when reading.
+carries this small decoder; :mod:`litesr.imaging.io` uses it for exactly those files
+and leaves everything else, 16-bit gray included, to Pillow when reading.  Writing, at
+any depth, is :mod:`litesr.imaging.png`'s streaming encoder.
 
 Scope: 16-bit PNGs of colour types 0/2/4/6 (gray, RGB, gray+alpha, RGBA), interlaced
 (Adam7) or not, every row filter.  Chunk CRCs are verified and a missing IEND counts as
@@ -20,7 +21,7 @@ inflating stops at the exact raw size the header implies, so a zlib bomb in IDAT
 no more than an honest image of the declared size.
 
 Public API: :func:`png16_colour_type` (header sniff), :func:`decode_png16`,
-:func:`encode_png16`, :class:`Png16Error` and :class:`Png16PixelLimitError`.
+:class:`Png16Error` and :class:`Png16PixelLimitError`.
 """
 from __future__ import annotations
 
@@ -31,22 +32,17 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["Png16Error", "Png16PixelLimitError", "decode_png16", "encode_png16", "png16_colour_type"]
+from .png import PNG_MAX_DIMENSION, PNG_SIGNATURE
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: The APP1 identifier an EXIF block may start with; PNG's eXIf chunk stores it without.
-_EXIF_PREFIX = b"Exif\x00\x00"
+__all__ = ["Png16Error", "Png16PixelLimitError", "decode_png16", "png16_colour_type"]
+
 #: PNG colour types handled at 16 bits and their channel counts: gray, RGB, gray+alpha, RGBA.
 _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
-#: The PNG specification's largest width or height (2**31 - 1).
-_PNG_MAX_DIMENSION = 0x7FFF_FFFF
 #: Length of an IHDR payload: width, height, depth, colour type, compression, filter, interlace.
 _IHDR_LENGTH = 13
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 #: Sizes the wavefront bands (see _unfilter): scratch is about 3× this many bytes per band.
 _WAVEFRONT_BAND_BYTES = 1 << 24
-#: Largest IDAT chunk written; big images are split across several.
-_IDAT_CHUNK_BYTES = 1 << 23
 
 
 class Png16Error(ValueError):
@@ -72,7 +68,7 @@ def png16_colour_type(source: str | os.PathLike[str]) -> int | None:
     """The PNG colour type if the file is a 16-bit PNG, else None (reads only the header)."""
     with open(source, "rb") as fh:
         head = fh.read(29)
-    if len(head) < 29 or not head.startswith(_PNG_SIGNATURE) or head[12:16] != b"IHDR":
+    if len(head) < 29 or not head.startswith(PNG_SIGNATURE) or head[12:16] != b"IHDR":
         return None
     bit_depth, colour_type = head[24], head[25]
     return colour_type if bit_depth == 16 and colour_type in _PNG_CHANNELS else None
@@ -84,9 +80,9 @@ def _chunk_name(ctype: bytes) -> str:
 
 def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     """Yield (type, payload) for each chunk up to IEND, verifying lengths and CRCs."""
-    if not data.startswith(_PNG_SIGNATURE):
+    if not data.startswith(PNG_SIGNATURE):
         raise Png16Error("not a PNG file")
-    pos = len(_PNG_SIGNATURE)
+    pos = len(PNG_SIGNATURE)
     while True:
         if pos + 8 > len(data):
             raise Png16Error("the PNG is truncated (no IEND chunk)")
@@ -113,7 +109,7 @@ def _parse_ihdr(payload: bytes) -> _Header:
     if len(payload) != _IHDR_LENGTH:
         raise Png16Error(f"the PNG is corrupt (its IHDR chunk is {len(payload)} bytes, not {_IHDR_LENGTH})")
     width, height, depth, colour_type, compression, filter_method, interlace = struct.unpack(">IIBBBBB", payload)
-    if not (0 < width <= _PNG_MAX_DIMENSION and 0 < height <= _PNG_MAX_DIMENSION):
+    if not (0 < width <= PNG_MAX_DIMENSION and 0 < height <= PNG_MAX_DIMENSION):
         raise Png16Error(f"the PNG is corrupt (its header declares an impossible size of {width}×{height})")
     if depth != 16 or colour_type not in _PNG_CHANNELS:
         raise Png16Error(f"not a 16-bit PNG this decoder handles (depth {depth}, colour type {colour_type})")
@@ -292,41 +288,3 @@ def _unfilter_wavefront(filtered: np.ndarray, ftypes: np.ndarray, prior: np.ndar
     for i in range(h):
         out[i] = recon[i + 2 : i + 2 + w, i + 1]
     return out
-
-
-def _png_chunk(ctype: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + ctype + payload + struct.pack(">I", zlib.crc32(ctype + payload))
-
-
-def encode_png16(
-    pixels: np.ndarray, alpha: np.ndarray | None, icc_profile: bytes | None, exif: bytes | None
-) -> bytes:
-    """Encode uint16 gray/RGB (+alpha) as a 16-bit PNG: IHDR, iCCP, eXIf, IDAT…, IEND.
-
-    ``pixels`` is H×W or H×W×3 uint16, ``alpha`` H×W uint16 or None.  ``exif`` may carry
-    the ``Exif\\0\\0`` prefix or not; the eXIf chunk is written without it.
-
-    Rows use the Sub filter: as simple to produce as None (one vectorised difference)
-    but it compresses smooth 16-bit photos noticeably better.
-    """
-    planes = pixels[..., None] if pixels.ndim == 2 else pixels
-    if alpha is not None:
-        planes = np.concatenate([planes, alpha[..., None]], axis=-1)
-    height, width, channels = planes.shape
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    bpp = 2 * channels
-    data = np.ascontiguousarray(planes, dtype=">u2").view(np.uint8).reshape(height, width * bpp)
-    rows = np.empty((height, 1 + width * bpp), np.uint8)
-    rows[:, 0] = 1
-    rows[:, 1 : 1 + bpp] = data[:, :bpp]
-    np.subtract(data[:, bpp:], data[:, :-bpp], out=rows[:, 1 + bpp :])
-    compressed = zlib.compress(rows.tobytes(), 6)
-    out = [_PNG_SIGNATURE, _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))]
-    if icc_profile:
-        out.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
-    if exif:
-        out.append(_png_chunk(b"eXIf", exif.removeprefix(_EXIF_PREFIX)))
-    for start in range(0, len(compressed), _IDAT_CHUNK_BYTES):
-        out.append(_png_chunk(b"IDAT", compressed[start : start + _IDAT_CHUNK_BYTES]))
-    out.append(_png_chunk(b"IEND", b""))
-    return b"".join(out)

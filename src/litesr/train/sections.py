@@ -1,38 +1,75 @@
 """Typed, path-aware access to a raw option mapping, for the schema in :mod:`.config`.
 
 A :class:`Section` pops keys as they are read, converting and checking each; whatever is
-left when it is :meth:`~Section.done` is an unknown key (a warning, or an error in strict
-mode). Every problem becomes a :class:`~.yaml_options.ConfigError` that names the file and
+left when it is :meth:`~Section.done` is an unknown key. A typo must not run: ``manual_sed``
+would silently mean seed 0 and ``gama`` gamma 0.1, so an unknown key is an error with a
+"did you mean" from the keys the section reads; only BasicSR keys LiteSR knows it does not
+use (:data:`IGNORED_BASICSR_KEYS`) stay a warning, listed once. The unknown keys of a file
+are reported together by :meth:`Context.finish`, and in strict mode every warning with
+them. Every problem becomes a :class:`~.yaml_options.ConfigError` that names the file and
 the dotted key path.
 """
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 from .yaml_options import ConfigError, describe
 
-__all__ = ["REQUIRED", "Context", "Section", "as_float", "as_int", "float_list", "int_list", "non_empty_list",
+__all__ = ["IGNORED_BASICSR_KEYS", "REQUIRED", "Context", "Section", "as_float", "as_int", "float_list", "int_list", "non_empty_list",
            "path_list"]
 
 REQUIRED: Any = object()
 
+#: BasicSR keys that only matter to BasicSR's own machinery (its process launch, folder layout,
+#: discriminator paths, caches), by section (``datasets.*`` is every dataset entry): accepted
+#: with one warning listing them, never an error.
+IGNORED_BASICSR_KEYS: dict[str, frozenset[str]] = {
+    "": frozenset({"is_train", "dist", "rank", "world_size", "auto_resume", "root_path", "find_unused_parameters",
+                   "use_static_graph"}),
+    "datasets.*": frozenset({"meta_info_file", "phase", "scale", "color", "cache_data"}),
+    "path": frozenset({"results_root", "log", "models", "training_states", "root", "ignore_resume_networks",
+                       "pretrain_network_d", "strict_load_d", "param_key_d"}),
+}
+
+
+def _section_pattern(path: str) -> str:
+    parts = path.split(".")
+    if parts[0] == "datasets" and len(parts) == 2:
+        parts[1] = "*"
+    return ".".join(parts)
+
 
 class Context:
+    """One file being read: its warnings, and the unknown keys reported together at :meth:`finish`."""
+
     def __init__(self, source: str, strict: bool) -> None:
         self.source = source
         self.strict = strict
         self.warnings: list[str] = []
+        self.unknown: list[tuple[str, str]] = []  # (key, what to say about it)
+        self.ignored: list[str] = []
 
     def fail(self, key: str, problem: str) -> NoReturn:
         raise ConfigError(f"{self.source}: {key}: {problem}", key=key, source=self.source)
 
     def warn(self, key: str | None, message: str) -> None:
-        text = f"{self.source}: {message}"
+        self.warnings.append(f"{self.source}: {message}")
+
+    def finish(self) -> None:
+        """Raise one error naming every unknown key (and, in strict mode, every warning)."""
+        if self.ignored:
+            self.warn(self.ignored[0], f"BasicSR keys LiteSR does not use, ignored: {', '.join(self.ignored)}")
+        problems = [text for _, text in self.unknown]
         if self.strict:
-            raise ConfigError(f"{text} (strict mode turns warnings into errors)", key=key, source=self.source)
-        self.warnings.append(text)
+            problems += [warning.removeprefix(f"{self.source}: ") for warning in self.warnings]
+        if not problems:
+            return
+        suffix = " (--strict: every warning is an error)" if self.strict and self.warnings else ""
+        key = self.unknown[0][0] if self.unknown else None
+        raise ConfigError(f"{self.source}: {'; '.join(problems)}{suffix}", key=key, source=self.source)
 
 
 class Section:
@@ -46,6 +83,7 @@ class Section:
         self.ctx = ctx
         self.path = path
         self.data: dict[str, Any] = {str(key): value for key, value in raw.items()}
+        self.known: set[str] = set()  # every key this section's parser asked for: the "did you mean" list
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -54,10 +92,12 @@ class Section:
         self.ctx.fail(self.key(name), problem)
 
     def has(self, name: str) -> bool:
+        self.known.add(name)
         return self.data.get(name) is not None
 
     def take(self, name: str, default: Any = None) -> Any:
         """The raw value of ``name`` (popped); ``default`` when absent or null."""
+        self.known.add(name)
         value = self.data.pop(name, None)
         if value is None:
             if default is REQUIRED:
@@ -102,11 +142,20 @@ class Section:
         return canonical[value.lower()]
 
     def section(self, name: str) -> Section:
+        self.known.add(name)
         return Section(self.ctx, self.key(name), self.data.pop(name, None))
 
     def done(self) -> None:
+        """Report what was not read: BasicSR keys LiteSR ignores, else unknown keys (with a guess)."""
+        ignored = IGNORED_BASICSR_KEYS.get(_section_pattern(self.path), frozenset())
         for name in self.data:
-            self.ctx.warn(self.key(name), f"unknown key '{self.key(name)}' ignored")
+            key = self.key(name)
+            if name in ignored:
+                self.ctx.ignored.append(key)
+                continue
+            guess = difflib.get_close_matches(name, sorted(self.known), n=1, cutoff=0.6)
+            hint = f" (did you mean {self.key(guess[0])}?)" if guess else ""
+            self.ctx.unknown.append((key, f"unknown key {key}{hint}"))
         self.data.clear()
 
 

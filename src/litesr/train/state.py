@@ -21,6 +21,8 @@ from ..imaging.atomic import atomic_write
 
 STATE_NAME = "iter_{:08d}.state"
 STATE_PATTERN = re.compile(r"iter_(\d{8})\.state")
+#: The temp file of a save that was killed before its rename (see :func:`~litesr.imaging.atomic.atomic_write`).
+INTERRUPTED_SAVE_PATTERN = re.compile(r"\.iter_\d{8}\.state\.[^.]+\.tmp")
 
 
 def rng_states() -> dict[str, Any]:
@@ -60,6 +62,20 @@ def list_states(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if STATE_PATTERN.fullmatch(p.name))
+
+
+def remove_interrupted_saves(folder: Path) -> list[Path]:
+    """Delete the temp files of saves killed mid-write (each as large as a state); returns them.
+
+    Only the one process that owns the experiment calls this, when a run starts, so no
+    save can be in progress.
+    """
+    if not folder.is_dir():
+        return []
+    removed = [path for path in folder.iterdir() if INTERRUPTED_SAVE_PATTERN.fullmatch(path.name)]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
 
 
 def load_state(path: Path) -> dict[str, Any]:

@@ -12,49 +12,49 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
+import sys
 import time
+import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..archs import SRNet
-from ..checkpoints import build_network, read_checkpoint, save_safetensors
-from ..data.benchmark import open_benchmark
+from ..checkpoints import save_safetensors
+from ..data.benchmark import BenchmarkSet
 from ..data.dataset import SRTrainDataset
 from ..data.image_store import TrainingImages
 from ..data.loader import build_train_loader, cycle
 from ..errors import LiteSRError
-from ..evaluate import evaluate
 from ..model import SRModel
-from .config import DatasetOptions, TrainConfig
 from .budget import TimeBudget
+from .console import RunConsole, format_duration
 from .distributed import DistContext, barrier, device_for, init_distributed, mean_across_ranks, shutdown
 from .ema import ModelEMA
+from .eval_sets import open_eval_set
+from .experiment import CONFIG_NAME
 from .init import apply_weight_init
 from .logbook import Logbook
 from .losses import build_pixel_loss
 from .optim import build_optimizer, build_scheduler, cosine_restarts, multistep, with_warmup
-from .state import list_states, load_state, restore_rng_states, save_state
+from .options import DatasetOptions, TrainConfig
+from .pretrained import load_pretrained
+from .scoring import DEFAULT_METRICS, SetScores, score_set
+from .state import list_states, load_state, remove_interrupted_saves, restore_rng_states, save_state
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+#: torch's DataLoader warns (twice, with a source line) when workers outnumber CPUs; the start summary says it once.
+_WORKER_WARNING = "This DataLoader will create"
 
 
 class TrainingError(LiteSRError):
     """The run cannot start or continue (bad resume state, no training set, …)."""
-
-
-@dataclass
-class ValidationScore:
-    set_name: str
-    scale: int
-    psnr: float
-    ssim: float
 
 
 class Trainer:
@@ -62,13 +62,18 @@ class Trainer:
 
     ``resume``: ``True`` continues from the newest state in the experiment folder (a fresh
     start if there is none), a path continues from that state file, ``False`` starts over
-    (refusing to overwrite a folder that already holds states).
+    (refusing to overwrite a folder that already holds states). ``started`` is the
+    :func:`time.monotonic` time the run's clock started (a time budget counts from it;
+    default: now). Every dataset is opened and checked here, before any iteration.
     """
 
     def __init__(self, config: TrainConfig, *, resume: bool | Path = False, device: str = "auto",
-                 progress: bool = True) -> None:
+                 progress: bool = True, started: float | None = None) -> None:
+        self.started = time.monotonic() if started is None else started
         if config.train is None or config.train_set is None:
-            raise TrainingError(f"{config.name}: the config has no train section or no datasets.train")
+            raise TrainingError(f"{config.source or config.name}: the config has no train section or no "
+                                "datasets.train: nothing to train (to score weights with a test file, use "
+                                "litesr test -opt FILE.yml)")
         self.config = config
         self.options = config.train
         self.dist: DistContext = init_distributed(torch.device("cuda" if device == "auto" and torch.cuda.is_available()
@@ -78,11 +83,14 @@ class Trainer:
                                 "disagree on when to stop; set train.total_iter instead")
         self.device = device_for(self.dist, device)
         self.folder = Path(config.experiment_dir)
-        self.progress = progress and self.dist.is_main
+        self.console = RunConsole(progress and self.dist.is_main)
+        self.show_bar = progress and self.dist.is_main and sys.stderr.isatty()
         self.spec = config.network_g.to_spec()
+        self.notes: list[str] = []
         seed = config.manual_seed if config.manual_seed is not None else 0
         torch.manual_seed(seed + self.dist.rank)
 
+        self.eval_sets = self._open_eval_sets()  # cheap and often wrong: checked before the training data
         self.net: SRNet = self._build_network().to(self.device)
         if self.options.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -100,20 +108,28 @@ class Trainer:
             self.train_module = torch.compile(self.train_module)
         self.iteration = 0
         self.best: dict[str, Any] = {}
+        self.budget_state: dict[str, Any] = {}
         self._resume(resume)
+        self.start_iteration = self.iteration
         self.loader = self._build_loader(config.train_set, seed)
 
     # ------------------------------------------------------------------ set-up
 
+    def _open_eval_sets(self) -> list[BenchmarkSet]:
+        """Every validation set at each of its scales, read once now: a wrong path fails at start-up."""
+        if not self.dist.is_main or self.config.val is None or not self.config.val.val_freq:
+            return []
+        return [open_eval_set(options, scale, check=True) for options in self.config.val_sets
+                for scale in options.scales]
+
     def _build_network(self) -> SRNet:
+        net = self.spec.build()
         paths = self.config.path
         if paths.pretrain_network_g:
-            checkpoint = read_checkpoint(paths.pretrain_network_g)
-            net, spec = build_network(checkpoint)
-            if spec.arch != self.spec.arch:
-                raise TrainingError(f"pretrain_network_g is a {spec.arch}, but network_g is a {self.spec.arch}")
+            self.notes += load_pretrained(net, self.spec, paths.pretrain_network_g, param_key=paths.param_key_g,
+                                          strict=paths.strict_load_g)
             return net.train()
-        return apply_weight_init(self.spec.build(), self.options.weight_init).train()
+        return apply_weight_init(net, self.options.weight_init).train()
 
     def _schedule(self):
         scheduler = self.options.scheduler
@@ -129,19 +145,28 @@ class Trainer:
     def _build_loader(self, options: DatasetOptions, seed: int) -> torch.utils.data.DataLoader:
         images = TrainingImages(list(options.dataroot_gt), dataroot_lq=options.dataroot_lq and list(options.dataroot_lq),
                                 scales=options.scales, filename_tmpl=options.filename_tmpl,
-                                io_backend=options.io_backend, progress=self.progress, name=options.name)
-        dataset = SRTrainDataset(images, scales=options.scales, gt_size=options.gt_size, use_hflip=options.use_hflip,
-                                 use_rot=options.use_rot, dataset_enlarge_ratio=options.dataset_enlarge_ratio,
-                                 seed=seed, small_images="skip")
-        return build_train_loader(dataset, options.batch_size_per_gpu, options.num_worker_per_gpu,
-                                  scales=options.scales, seed=seed, rank=self.dist.rank,
-                                  world_size=self.dist.world_size, shuffle=options.use_shuffle,
-                                  pin_memory=options.pin_memory)
+                                io_backend=options.io_backend, progress=self.show_bar, name=options.name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # skipped images: listed in the start summary instead
+            self.dataset = SRTrainDataset(images, scales=options.scales, gt_size=options.gt_size,
+                                          use_hflip=options.use_hflip, use_rot=options.use_rot,
+                                          dataset_enlarge_ratio=options.dataset_enlarge_ratio, seed=seed,
+                                          small_images="skip")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_WORKER_WARNING)
+            return build_train_loader(self.dataset, options.batch_size_per_gpu, options.num_worker_per_gpu,
+                                      scales=options.scales, seed=seed, rank=self.dist.rank,
+                                      world_size=self.dist.world_size, shuffle=options.use_shuffle,
+                                      pin_memory=options.pin_memory)
 
     # ------------------------------------------------------------------ resume
 
     def _resume(self, resume: bool | Path) -> None:
         states_dir = self.folder / "training_states"
+        if self.dist.is_main:
+            removed = remove_interrupted_saves(states_dir)
+            if removed:
+                self.notes.append(f"removed {len(removed)} temp file(s) of interrupted saves in {states_dir}")
         explicit = self.config.path.resume_state
         if isinstance(resume, Path) or explicit:
             path = Path(resume if isinstance(resume, Path) else explicit)
@@ -165,14 +190,18 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.iteration = int(state["iteration"])
         self.best = dict(state.get("best", {}))
+        self.budget_state = dict(state.get("budget", {}))
         restore_rng_states(state["rng"])
+        if self.iteration > self.options.total_iter:
+            raise TrainingError(f"{path} is at iteration {self.iteration}, past this config's total_iter "
+                                f"({self.options.total_iter}): resume with the experiment's own {CONFIG_NAME}")
 
     def _fit_to(self, total: int) -> None:
         """Make the run ``total`` iterations long, stretching the schedule's shape to it.
 
-        Called once by a time-budgeted run; warm-up keeps its length (it is about the first
+        Called by a time-budgeted run; warm-up keeps its length (it is about the first
         steps' stability, not the run's length). The experiment's ``config.yml`` is
-        rewritten, so resuming with it continues the same schedule.
+        rewritten, so resuming continues the same schedule.
         """
         factor = total / self.options.total_iter
         scheduler = self.options.scheduler.stretched(factor) if self.options.scheduler else None
@@ -184,15 +213,17 @@ class Trainer:
     def _write_config(self) -> None:
         if self.dist.is_main:
             self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / "config.yml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+            (self.folder / CONFIG_NAME).write_text(self.config.to_yaml())
 
-    def _save_state(self) -> Path | None:
+    def _save_state(self, budget: TimeBudget | None) -> Path | None:
         if not self.dist.is_main:
             return None
         payload = {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                    "scheduler": self.scheduler.state_dict(), "best": self.best}
         if self.ema is not None:
             payload["ema"] = self.ema.state_dict()
+        if budget is not None:
+            payload["budget"] = {"spent": budget.elapsed(), "fitted": budget.fitted}
         return save_state(self.folder / "training_states", self.iteration, payload)
 
     # ------------------------------------------------------------------ the loop
@@ -229,73 +260,173 @@ class Trainer:
             self.ema.update(self.net)
         return loss.detach()
 
+    def _make_budget(self) -> TimeBudget | None:
+        if not self.options.time_budget:
+            return None
+        spent = time.monotonic() - self.started + float(self.budget_state.get("spent", 0.0))
+        return TimeBudget(self.options.time_budget, spent=spent, fitted=bool(self.budget_state.get("fitted")))
+
     def run(self, stop_at: int | None = None) -> Path | None:
         """Train to ``total_iter`` and export the final weights; returns their path on rank 0.
 
         ``stop_at`` ends the session early at that iteration (saving a state, exporting
         nothing), so a long run can be split across sessions with the schedule unchanged.
-        With ``train.time_budget`` a fresh run sets ``total_iter`` from its measured speed;
-        a resumed one keeps its length. Either way the run stops at the deadline, saves a
-        state and exports the weights it has reached.
+        With ``train.time_budget`` the run re-fits ``total_iter`` to its measured speed as it
+        goes (a resumed run too, with the time its earlier sessions used); it stops at the
+        deadline in any case, validates, saves a state and exports the weights it has reached.
         """
         total = self.options.total_iter
         end = min(total, stop_at) if stop_at is not None else total
         logbook = Logbook(self.folder, self.config.logger.use_tb_logger) if self.dist.is_main else None
+        if logbook:
+            logbook.rewind(self.iteration)
+            self.notes += logbook.notes
         self._write_config()
-        budget = (TimeBudget(self.options.time_budget, calibrate=self.iteration == 0)
-                  if self.options.time_budget else None)
+        budget = self._make_budget()
+        self.console.start(*self._start_summary(budget, stop_at))
         out_of_time = False
-        batches = self._batches()
-        bar = tqdm(total=total, initial=self.iteration, disable=not self.progress, unit="it", dynamic_ncols=True)
+        bar = tqdm(total=total, initial=self.iteration, disable=not self.show_bar, unit="it", dynamic_ncols=True,
+                   leave=False)
         window_loss, window_start, window_steps = 0.0, time.perf_counter(), 0
         try:
-            while self.iteration < end:
-                loss = self.step(next(batches))
-                self.iteration += 1
-                bar.update(1)
-                window_loss += float(loss)
-                window_steps += 1
-                if self.iteration % self.config.logger.print_freq == 0 or self.iteration == total:
-                    mean_loss = float(mean_across_ranks(torch.tensor(window_loss / window_steps), self.dist))
-                    rate = window_steps / (time.perf_counter() - window_start)
-                    lr = self.optimizer.param_groups[0]["lr"]
-                    bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
-                    if logbook:
-                        logbook.log(self.iteration, "train", {"loss": mean_loss, "lr": lr, "it_per_s": rate})
-                    window_loss, window_start, window_steps = 0.0, time.perf_counter(), 0
-                if self._due(self.config.val.val_freq if self.config.val else None, total):
-                    self._validate(logbook)
-                if self._due(self.config.logger.save_checkpoint_freq, total):
-                    self._save_state()
-                    barrier(self.dist)
-                if budget is not None:
-                    fitted = budget.fitted_total(self.iteration, total)
-                    if fitted is not None:
-                        self._fit_to(fitted)
-                        total, end = fitted, min(fitted, stop_at) if stop_at is not None else fitted
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_WORKER_WARNING)
+                batches = self._batches()
+                while self.iteration < end:
+                    loss = self.step(next(batches))
+                    self.iteration += 1
+                    bar.update(1)
+                    window_loss += float(loss)
+                    window_steps += 1
+                    if self._report_due(total):
+                        mean_loss = float(mean_across_ranks(torch.tensor(window_loss / window_steps), self.dist))
+                        rate = window_steps / (time.perf_counter() - window_start)
+                        self._report_progress(logbook, total, mean_loss, rate, budget)
+                        window_loss, window_start, window_steps = 0.0, time.perf_counter(), 0
+                    if self._due(self.config.logger.save_checkpoint_freq, total):
+                        self._timed_save(budget)  # before validating: a validation failure loses nothing
+                    if self._due(self.config.val.val_freq if self.config.val else None, total):
+                        self._timed_validate(logbook, budget)
+                    if budget is not None:
+                        total, end = self._follow_budget(budget, total, stop_at)
                         bar.total = total
-                        if budget.calibrated:
-                            tqdm.write(f"[iter {self.iteration}] time budget: the run will be {total} iterations")
-                    if budget.expired() and self.iteration < end:
-                        out_of_time = True
-                        tqdm.write(f"[iter {self.iteration}] time budget spent: stopping before {total}")
-                        self._validate(logbook)
-                        break
+                        if budget.expired() and self.iteration < end:
+                            out_of_time = True
+                            self.console.event(self.iteration, f"time budget spent after "
+                                               f"{format_duration(budget.elapsed())}: stopping before {total}")
+                            break
+            if self.iteration < total:
+                self._save_state(budget)  # first: the validation below cannot lose it
+            if out_of_time:
+                self._validate(logbook)
         finally:
             bar.close()
             if logbook:
                 logbook.close()
         if self.iteration < total:
-            self._save_state()
             if not out_of_time:
+                self.console.line(f"stopped at iteration {self.iteration} of {total} (--stop-at): state saved; "
+                                  f"continue with: litesr train --resume {self.folder}")
                 shutdown(self.dist)
                 return None
         exported = self.export(self.folder / "models" / f"{self.config.name}.safetensors")
+        self._end_summary(exported, budget)
         shutdown(self.dist)
         return exported
 
+    def _report_due(self, total: int) -> bool:
+        """Progress at the session's first iteration (something to see at once), then every print_freq."""
+        return (self.iteration == self.start_iteration + 1 or self.iteration % self.config.logger.print_freq == 0
+                or self.iteration == total)
+
+    def _report_progress(self, logbook: Logbook | None, total: int, loss: float, rate: float,
+                         budget: TimeBudget | None) -> None:
+        lr = self.optimizer.param_groups[0]["lr"]
+        if logbook:
+            logbook.log(self.iteration, "train", {"loss": loss, "lr": lr, "it_per_s": rate})
+        eta = (budget.seconds - budget.elapsed() if budget is not None
+               else (total - self.iteration) / rate if rate > 0 else None)
+        self.console.progress(self.iteration, total, loss, lr, rate, eta)
+
+    def _follow_budget(self, budget: TimeBudget, total: int, stop_at: int | None) -> tuple[int, int]:
+        fitted = budget.refit(self.iteration, total)
+        if fitted is None:
+            return total, min(total, stop_at) if stop_at is not None else total
+        self._fit_to(fitted)
+        if budget.fitted:
+            self.console.event(self.iteration, f"time budget: {fitted} iterations fit "
+                                               f"(was {total}; {format_duration(budget.elapsed())} used)")
+        return fitted, min(fitted, stop_at) if stop_at is not None else fitted
+
+    def _timed_save(self, budget: TimeBudget | None) -> None:
+        started = time.perf_counter()
+        self._save_state(budget)
+        barrier(self.dist)
+        self._save_seconds = time.perf_counter() - started
+        if budget is not None:
+            budget.reserve(2 * self._save_seconds)  # the last state and the exported weights
+
+    def _timed_validate(self, logbook: Logbook | None, budget: TimeBudget | None) -> None:
+        started = time.perf_counter()
+        self._validate(logbook)
+        if budget is not None:
+            budget.reserve(time.perf_counter() - started + 2 * getattr(self, "_save_seconds", 0.0))
+
     def _due(self, frequency: int | None, total: int) -> bool:
         return bool(frequency) and (self.iteration % frequency == 0 or self.iteration == total)
+
+    # ------------------------------------------------------------------ what the console says
+
+    def _start_summary(self, budget: TimeBudget | None, stop_at: int | None) -> tuple[str, list[str]]:
+        options = self.config.train_set
+        assert options is not None
+        title = (f"{self.config.name}: {self.spec.describe()}, {sum(p.numel() for p in self.net.parameters()):,} parameters, "
+                 f"on {self.device}, precision {self.options.precision}")
+        images = self.dataset.images
+        skipped = sorted(set(range(len(images))) - set(self.dataset.image_ids))
+        data = (f"data: {options.name}: {len(images)} HR images ({self.dataset.num_images} used), "
+                f"HR patch {options.gt_size}, batch {options.batch_size_per_gpu}"
+                f"{f' × {self.dist.world_size} ranks' if self.dist.enabled else ''}, "
+                f"scale{'s' if len(options.scales) > 1 else ''} {'/'.join(f'×{s}' for s in options.scales)}, "
+                f"LR {'given' if options.dataroot_lq else 'made by MATLAB-exact bicubic'}")
+        details = [data]
+        if skipped:
+            sizes = ", ".join(f"{Path(images.sources[i]).name} {images.hr(i).shape[1]}×{images.hr(i).shape[0]}"
+                              for i in skipped[:5])
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            details.append(f"skipped {len(skipped)} image(s) smaller than the {options.gt_size}-pixel HR patch: "
+                           f"{sizes}{more}")
+        workers, cpus = options.num_worker_per_gpu, os.cpu_count() or 1
+        if workers > cpus:
+            details.append(f"data loader: {workers} workers on {cpus} CPUs (num_worker_per_gpu; more workers than "
+                           "CPUs only compete with training)")
+        if self.eval_sets:
+            sets = ", ".join(f"{bench.name} ×{bench.scale} ({len(bench)} images)" for bench in self.eval_sets)
+            details.append(f"validation: {sets}, every {self.config.val.val_freq} iterations")  # type: ignore[union-attr]
+        details.append(self._plan(budget, stop_at))
+        details += [f"note: {note}" for note in self.notes]
+        details.append(f"writing to {self.folder}")
+        return title, details
+
+    def _plan(self, budget: TimeBudget | None, stop_at: int | None) -> str:
+        total = self.options.total_iter
+        start = f"resuming at iteration {self.iteration} of {total}" if self.iteration else f"{total} iterations"
+        if budget is not None:
+            left = budget.seconds - budget.elapsed()
+            fit = "re-fitted" if budget.fitted else "fitted"
+            return (f"plan: {start}; time budget {format_duration(budget.seconds)} "
+                    f"({format_duration(left)} left): the length is {fit} to the measured speed as the run goes")
+        until = f", this session until iteration {stop_at}" if stop_at is not None and stop_at < total else ""
+        return f"plan: {start}{until}"
+
+    def _end_summary(self, exported: Path | None, budget: TimeBudget | None) -> None:
+        took = time.monotonic() - self.started
+        used = f", {budget.elapsed() / budget.seconds:.0%} of the time budget" if budget is not None else ""
+        best = (f"; best validation {self.best['psnr']:.3f} dB at iteration {self.best['iteration']}"
+                if self.best else "")
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.console.line(f"done: iteration {self.iteration} of {self.options.total_iter} in "
+                          f"{format_duration(took)}{used}, final lr {lr:.2e}{best}; weights: {exported}")
 
     # ------------------------------------------------------------------ validation and export
 
@@ -305,32 +436,28 @@ class Trainer:
         net = copy.deepcopy(source).float().to(memory_format=torch.contiguous_format).eval()
         return SRModel(net, self.spec, name=self.config.name)
 
-    def validate(self) -> list[ValidationScore]:
-        """PSNR/SSIM of the current (EMA) weights on every validation set and scale."""
-        scores = []
+    def validate(self) -> list[SetScores]:
+        """The ``val.metrics`` of the current (EMA) weights on every validation set and scale."""
         val = self.config.val
-        metric = val.metrics[0] if val and val.metrics else None
-        for options in self.config.val_sets:
-            for scale in options.scales:
-                dataset = open_benchmark(options.dataroot_gt[0], scale,
-                                         lr=options.dataroot_lq[0] if options.dataroot_lq else None,
-                                         make_lr=options.dataroot_lq is None, name=options.name)
-                result = evaluate(self.inference_model(), dataset, scale, progress=False,
-                                  y_channel=metric.test_y_channel if metric else True,
-                                  crop_border=metric.crop_for(scale) if metric else scale)
-                scores.append(ValidationScore(options.name, scale, result.psnr, result.ssim))
-        return scores
+        metrics = val.metrics if val is not None and val.metrics else DEFAULT_METRICS
+        model = self.inference_model()
+        return [score_set(model, bench, metrics) for bench in self.eval_sets]
 
     def _validate(self, logbook: Logbook | None) -> None:
-        if not self.dist.is_main or not self.config.val_sets:
+        if not self.dist.is_main or not self.eval_sets:
             return
         scores = self.validate()
-        summary = " ".join(f"{s.set_name}×{s.scale} {s.psnr:.3f}dB/{s.ssim:.4f}" for s in scores)
-        tqdm.write(f"[iter {self.iteration}] {summary}")
-        mean_psnr = sum(s.psnr for s in scores) / len(scores)
+        summary = "; ".join(f"{s.set_name} ×{s.scale} " + ", ".join(f"{name} {value:.4f}" for name, value
+                                                                     in s.values.items()) for s in scores)
+        self.console.event(self.iteration, f"validation: {summary}")
+        psnr_names = [m.name for m in (self.config.val.metrics or DEFAULT_METRICS)  # type: ignore[union-attr]
+                      if m.metric == "psnr"]
+        psnrs = [s.values[psnr_names[0]] for s in scores] if psnr_names else []
+        mean_psnr = sum(psnrs) / len(psnrs) if psnrs else math.nan
         if logbook:
-            logbook.log(self.iteration, "val", {f"{s.set_name}_x{s.scale}_{m}": getattr(s, m)
-                                                for s in scores for m in ("psnr", "ssim")} | {"psnr": mean_psnr})
+            logbook.log(self.iteration, "val", {f"{s.set_name}_x{s.scale}_{name}": value
+                                                for s in scores for name, value in s.values.items()}
+                        | {"psnr": mean_psnr})
         if math.isfinite(mean_psnr) and mean_psnr > self.best.get("psnr", -math.inf):
             self.best = {"psnr": mean_psnr, "iteration": self.iteration}
             self.export(self.folder / "models" / "best.safetensors")

@@ -112,7 +112,8 @@ def apply_override(raw: dict[str, Any], override: str) -> dict[str, Any]:
     """Apply one ``key.path=value`` override to the raw option dict, in place (and return it).
 
     The value is parsed as YAML (``true``, ``1e-3``, ``[1, 2]``, ``~`` and ``''`` for null all
-    work). Missing sections along the path are created; a path through a non-section value
+    work); text that is not valid YAML is taken as the plain string it reads as
+    (``filename_tmpl={}x4``: a shell user should not need YAML quoting). Missing sections along the path are created; a path through a non-section value
     is an error. Lists are replaced whole (``train.scheduler.milestones=[1000,2000]``).
     """
     source = f"--set {override}"
@@ -123,10 +124,7 @@ def apply_override(raw: dict[str, Any], override: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: an override must look like key.path=value (e.g. train.optim_g.lr=1e-3)",
                           source=source)
     parts = [part.strip() for part in parts]
-    try:
-        value, _ = _load_yaml_text(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"{source}: {key}: the value {text!r} is not valid YAML", key=key, source=source) from None
+    value = _override_value(text)
     node = raw
     for depth, part in enumerate(parts[:-1]):
         child = node.get(part)
@@ -139,3 +137,12 @@ def apply_override(raw: dict[str, Any], override: str) -> dict[str, Any]:
         node = child
     node[parts[-1]] = value
     return raw
+
+
+def _override_value(text: str) -> Any:
+    """``text`` read as YAML, or as the string itself when it is not YAML (``{}x4``)."""
+    try:
+        value, _ = _load_yaml_text(text)
+    except yaml.YAMLError:
+        return text.strip()
+    return value
