@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,14 @@ def photo_like(side: int) -> np.ndarray:
     return np.clip(smooth, 0, 255).astype(np.uint8)
 
 
+def png_size(path: Path) -> tuple[int, int, int]:
+    """(width, height, channels) from a PNG's header; Pillow would refuse a 16000² file as a bomb."""
+    with open(path, "rb") as fh:
+        header = fh.read(26)
+    width, height, _depth, colour_type = struct.unpack(">IIBB", header[16:26])
+    return width, height, {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
+
+
 def measure_cli(model_name: str, side: int, threads: int) -> dict[str, float]:
     """Run ``litesr upscale IN.png -o OUT.png`` in a fresh process; its peak RSS (``wait4``) and time."""
     with tempfile.TemporaryDirectory(prefix="litesr-output-memory-") as work:
@@ -76,9 +85,7 @@ def measure_cli(model_name: str, side: int, threads: int) -> dict[str, float]:
             stderr.seek(0)
             if process.returncode != 0:
                 raise RuntimeError(f"`{' '.join(command)}` exited with {process.returncode}:\n{stderr.read()[-2000:]}")
-        with Image.open(target) as written:
-            width, height = written.size
-            channels = len(written.getbands())
+        width, height, channels = png_size(target)
         return {"seconds": seconds, "output_bytes": width * height * channels, "peak_rss": usage.ru_maxrss * 1024,
                 "output_height": height, "output_width": width, "file_bytes": target.stat().st_size}
 
@@ -109,6 +116,7 @@ def main() -> int:
         if args.cli:
             row.append(f"{result['file_bytes'] / MIB:.0f} MiB")
         rows.append([*row, f"{result['seconds']:.0f} s"])
+        print(" | ".join(rows[-1]), file=sys.stderr, flush=True)  # progress, and a record if a later size is cut short
     facts = machine()
     what = "`litesr upscale IN.png -o OUT.png` (photo-like RGB input)" if args.cli else "SRModel.upscale"
     print(f"{facts['date']} · {what}, each size in a fresh process · model: {args.model}, tile auto, "

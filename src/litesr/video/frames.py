@@ -1,9 +1,11 @@
-"""Upscaling decoded frames: several same-size frames per forward when that fits in memory.
+"""Upscaling decoded frames: one at a time by default, several per forward on request.
 
-On a CPU a batch of 4 frames of 320×180 runs ~25 % faster per frame than one at a time
-(fewer, larger kernels; measured with SPAN and SCNet ×4), so frames are batched whenever
-the whole batch would have been run untiled; otherwise each frame goes through
-:meth:`SRModel.upscale`, which tiles it exactly as it tiles an image.
+Each frame goes through :meth:`SRModel.upscale`, which tiles it exactly as it tiles an
+image. ``VideoOptions.batch`` > 1 stacks same-size frames into one forward when the stack
+would run untiled. Batching is not the default because it did not measure faster: on a quiet
+2-core AVX-512 CPU (320×180 ×4, 2026-12-01) SPAN ran 0.26–0.29 s/frame either way, and SCNet-T
+0.78–0.80 s/frame one at a time against 0.46–1.69 s/frame in batches of 4 (its untiled
+HR-resolution activations leave the cache that tiling keeps it in).
 """
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ from ..inference import auto_tile_size
 from ..model import SRModel
 from .options import VideoOptions
 
-#: Frames per forward when ``VideoOptions.batch`` is not set and the batch fits untiled.
-AUTO_BATCH = 4
+#: Frames per forward when ``VideoOptions.batch`` is not set (see the module docstring).
+AUTO_BATCH = 1
 
 
 class FrameUpscaler:
