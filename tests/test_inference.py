@@ -8,8 +8,8 @@ import torch
 
 from litesr.archs import LESRCNN, SCNet, SPAN
 from litesr.errors import LiteSRError, ScaleError
-from litesr.inference import (DeployedNet, PrecisionFallbackWarning, auto_tile_size, available_memory, check_precision,
-                              resolve_device, upscale_tensor)
+from litesr.devices import check_precision, resolve_device
+from litesr.inference import DeployedNet, PrecisionFallbackWarning, auto_tile_size, available_memory, upscale_tensor
 from litesr.tiling import Tile, TilingError, plan_tiles, tile_grid
 
 

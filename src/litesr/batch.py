@@ -450,13 +450,11 @@ def upscale_video_job(model: SRModel, job: Job, options: UpscaleOptions,
                       on_tile: Callable[[Job, int, int], None] | None = None,
                       journal: RunJournal | None = None) -> JobOutcome:
     """One video through :func:`litesr.video.upscale_video`; its frames report progress as an image's tiles do."""
-    from .pipeline import JobOutcome
+    from .pipeline import JobOutcome, early_outcome
     from .video import upscale_video
 
-    if job.target.exists() and options.existing != "overwrite":
-        if options.existing == "skip":
-            return JobOutcome(job, JobOutcome.SKIPPED)
-        return JobOutcome(job, JobOutcome.FAILED, f"{job.target} exists (use --overwrite or --skip-existing)")
+    if (early := early_outcome(job, options)) is not None:
+        return early
     video_options = dataclasses.replace(
         options.video, scale=options.scale, outscale=options.outscale, tile=options.tile, tile_pad=options.tile_pad,
         precision=options.precision, replace=options.existing == "overwrite")

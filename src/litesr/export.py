@@ -25,10 +25,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from .archs import SRNet
+from .archs.base import served_scale
 from .errors import LiteSRError
 from .imaging.atomic import atomic_write
-from .inference import activation_bytes_per_pixel, resolve_device, served_scale
+from .devices import resolve_device
+from .inference import activation_bytes_per_pixel
 from .model import SRModel
+from .tracing import count_parameters
 from .spec import ArchSpec
 
 INPUT_NAME, OUTPUT_NAME = "input", "output"
@@ -100,7 +103,7 @@ def export_onnx(model: SRModel, path: str | os.PathLike[str] | None = None, *, s
         "arch": spec.arch, "kwargs": dict(spec.kwargs), "scale": scale,
         "receptive_radius": net.receptive_radius, "activation_bytes_per_pixel": bytes_per_pixel,
         "precision": "fp16" if fp16 else "fp32", "dynamic_shape": dynamic_shape, "input_size": [height, width],
-        "opset": opset, "parameters": sum(p.numel() for p in net.parameters()),
+        "opset": opset, "parameters": count_parameters(net),
         "name": model.name, "source": model.source,
     }
     onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata, sort_keys=True)})

@@ -19,7 +19,8 @@ from torch.nn import functional as F
 
 from .errors import LiteSRError
 from .imaging.io import from_float_tensor, to_float_tensor
-from .inference import Runner, auto_tile_size, available_memory, check_precision
+from .devices import check_precision
+from .inference import Runner, auto_tile_size, available_memory
 from .tiling import Tile, check_tiling, plan_tiles, run_tiles
 
 #: How the alpha channel is upscaled: bicubic interpolation, or through the network.
@@ -95,10 +96,11 @@ def upscale_image(runner: Runner, image: np.ndarray, scale: int, *, tile: int | 
     (colour, transparency), (colour_out, transparency_out) = _planes(image), _planes(output)
     network = _network(runner, scale, precision)
     pad = runner.receptive_radius if tile_pad is None else tile_pad
-    _fill(colour, colour_out, scale, plan_tiles(height, width, tile, pad), network, on_tile)
+    tiles = plan_tiles(height, width, tile, pad)
+    _fill(colour, colour_out, scale, tiles, network, on_tile)
     if transparency is not None and transparency_out is not None:
         if alpha == "model":
-            _fill(transparency, transparency_out, scale, plan_tiles(height, width, tile, pad), network, on_tile)
+            _fill(transparency, transparency_out, scale, tiles, network, on_tile)
         else:
             _fill(transparency, transparency_out, scale, plan_tiles(height, width, tile, BICUBIC_RADIUS),
                   _bicubic(scale), None)

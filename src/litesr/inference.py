@@ -22,8 +22,7 @@ import torch
 from torch import nn
 
 from .archs.base import SRNet
-from .devices import PRECISIONS, check_precision, resolve_device  # noqa: F401 (re-exported)
-from .errors import ScaleError
+from .devices import check_precision
 from .tiling import Tile, check_tiling, plan_tiles, run_tiles
 from .tracing import LayerRecord, count_parameters, network_device, trace_layers
 
@@ -87,15 +86,6 @@ class Runner(Protocol):
     def activation_bytes_per_pixel(self, scale: int) -> int: ...
 
     def __call__(self, x: torch.Tensor, scale: int, precision: str = "fp32") -> torch.Tensor: ...
-
-
-def served_scale(scales: tuple[int, ...], scale: int | None, owner: str) -> int:
-    """``scale`` if ``owner`` serves it (its default, the last of ``scales``, for ``None``)."""
-    if scale is None:
-        return scales[-1]
-    if scale not in scales:
-        raise ScaleError(f"{owner} serves {', '.join(f'×{s}' for s in scales)}, not ×{scale}")
-    return scale
 
 
 def available_memory(device: torch.device) -> int:
@@ -325,7 +315,7 @@ class DeployedNet:
         return count_parameters(self.net)
 
     def check_scale(self, scale: int | None) -> int:
-        return served_scale(self.scales, scale, type(self.net).__name__)
+        return self.net.check_scale(scale)
 
     def activation_bytes_per_pixel(self, scale: int) -> int:
         if scale not in self._bytes_per_pixel:

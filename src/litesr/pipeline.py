@@ -68,6 +68,14 @@ class JobOutcome:
     warnings: list[tuple[Any, str]] = field(default_factory=list)
 
 
+def early_outcome(job: Job, options: UpscaleOptions) -> JobOutcome | None:
+    """The outcome of a job decided before any work (its output exists and may not be replaced)."""
+    early = existing_output_outcome(job, options)
+    if early is None:
+        return None
+    return JobOutcome(job, JobOutcome.SKIPPED) if early == "skip" else JobOutcome(job, JobOutcome.FAILED, early)
+
+
 def run_pipeline(model: SRModel, jobs: list[Job], options: UpscaleOptions, *,
                  on_tile: Callable[[Job, int, int], None] | None = None, journal: RunJournal | None = None,
                  io_workers: int = 2, batch_size: int = 1) -> Iterator[JobOutcome]:
@@ -144,13 +152,7 @@ class _Scheduler:
             if job is None:
                 self.exhausted = True
                 return
-            early = existing_output_outcome(job, self.options)
-            if early == "skip":
-                self.reads.append((job, JobOutcome(job, JobOutcome.SKIPPED)))
-            elif early is not None:
-                self.reads.append((job, JobOutcome(job, JobOutcome.FAILED, early)))
-            else:
-                self.reads.append((job, self.pool.submit(read_job, job, self.options)))
+            self.reads.append((job, early_outcome(job, self.options) or self.pool.submit(read_job, job, self.options)))
 
     def _process(self, job: Job, read: Future) -> None:
         try:
@@ -179,7 +181,8 @@ class _Scheduler:
             if isinstance(item, JobOutcome) or item.exception() is not None:
                 break
             following = item.result()
-            if self._batch_key(following) != key or not self._fits_whole(following.pixels, len(group) + 1):
+            same_kind = following.alpha is None and (following.pixels.shape, following.pixels.dtype) == key
+            if not same_kind or not self._fits_whole(following.pixels, len(group) + 1):
                 break
             self.reads.popleft()
             group.append((next_job, following))
@@ -189,8 +192,9 @@ class _Scheduler:
     def _batch_key(self, image: LoadedImage) -> tuple[Any, ...] | None:
         """What images must share to be batched; None for an image that runs alone."""
         pixels, options = image.pixels, self.options
-        if (self.batch_size == 1 or image.alpha is not None or pixels.ndim != 3 or pixels.shape[2] != 3
-                or options.outscale not in (None, options.scale) or not self._fits_whole(pixels, 1)):
+        if (self.batch_size == 1 or options.tile not in (None, 0) or image.alpha is not None or pixels.ndim != 3
+                or pixels.shape[2] != 3 or options.outscale not in (None, options.scale)
+                or not self._fits_whole(pixels, 1)):
             return None
         return pixels.shape, pixels.dtype
 
@@ -200,8 +204,6 @@ class _Scheduler:
         tile, scale = self.options.tile, self.model.check_scale(self.options.scale)
         if tile is None:
             return True
-        if tile > 0:  # the user's tile bounds the memory of one image, not of a batch
-            return count == 1 and tile >= height and tile >= width
         output_bytes = count * pixels.nbytes * scale * scale
         return auto_tile_size(self.model.runner, scale, self.model.device, height * count, width,
                               reserved_host=output_bytes) is None

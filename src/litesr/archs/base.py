@@ -55,9 +55,16 @@ class SRNet(nn.Module):
 
     def check_scale(self, scale: int | None) -> int:
         """Resolve a requested scale, refusing one the network cannot produce."""
-        if scale is None:
-            return self.scale
-        if scale not in self.scales:
-            supported = ", ".join(f"×{s}" for s in self.scales)
-            raise ScaleError(f"{type(self).__name__} serves {supported}, not ×{scale}")
-        return scale
+        return served_scale(self.scales, scale, type(self).__name__)
+
+
+def served_scale(scales: tuple[int, ...], scale: int | None, owner: str) -> int:
+    """``scale`` if ``owner`` serves it (its default, the last of ``scales``, for ``None``).
+
+    The one rule for networks and for runners without one (ONNX Runtime).
+    """
+    if scale is None:
+        return scales[-1]
+    if scale not in scales:
+        raise ScaleError(f"{owner} serves {', '.join(f'×{s}' for s in scales)}, not ×{scale}")
+    return scale

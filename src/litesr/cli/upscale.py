@@ -145,8 +145,12 @@ def _upscale(args: argparse.Namespace, ranks: Ranks) -> int:
         existing="overwrite" if args.overwrite else "skip" if args.skip_existing else "error",
         max_pixels=args.max_pixels, quality=args.quality, video=video,
     )
-    plan = _plan(args, inputs, output, options, _settings(args, label, options))
-    shares = ranks.from_main(lambda: [dataclasses.replace(plan, jobs=share) for share in shard(plan.jobs, ranks.world_size)])
+    def plan_and_share() -> list[_Plan]:
+        """Rank 0 alone plans (an error there is reported once and ends every rank)."""
+        plan = _plan(args, inputs, output, options, _settings(args, label, options))
+        return [dataclasses.replace(plan, jobs=share) for share in shard(plan.jobs, ranks.world_size)]
+
+    shares = ranks.from_main(plan_and_share)
     quiet = args.quiet or not ranks.is_main
     if not quiet:
         where = f" on {ranks.world_size} processes" if ranks.world_size > 1 else ""
@@ -168,8 +172,8 @@ def _upscale(args: argparse.Namespace, ranks: Ranks) -> int:
                     list(dict.fromkeys(str(w.message) for w in caught)))
     summaries = ranks.all_gather(mine)
     if not ranks.is_main:
-        return 1 if any(summary.failed for summary in summaries) or plan.problems else 0
-    return _report(args, plan, summaries, seconds)
+        return 1 if any(summary.failed for summary in summaries) or shares.problems else 0
+    return _report(args, shares, summaries, seconds)
 
 
 def _prepare_model(args: argparse.Namespace, ranks: Ranks) -> tuple[SRModel, str, int]:

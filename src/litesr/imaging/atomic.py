@@ -33,8 +33,28 @@ class OutputExistsError(WriteError):
     """``replace=False`` and the target appeared (another run wrote it first)."""
 
 
-def _temp_prefix(target: Path) -> str:
-    return f".{target.name}."
+def _temp_files_by_target(directory: Path) -> dict[str, list[Path]]:
+    """Temp files of our naming in ``directory``, by the target name they were for.
+
+    Listed once per directory and process: a batch writes thousands of outputs into one
+    folder, and listing it before each write would cost O(files²). Debris that appears
+    later is left for the next run.
+    """
+    if directory not in _TEMP_FILES_SEEN:
+        found: dict[str, list[Path]] = {}
+        with contextlib.suppress(OSError):
+            for entry in directory.iterdir():
+                name = entry.name
+                if not (name.startswith(".") and name.endswith(".tmp")):
+                    continue
+                target_name, _, middle = name[1:-len(".tmp")].rpartition(".")
+                if target_name and middle:
+                    found.setdefault(target_name, []).append(entry)
+        _TEMP_FILES_SEEN[directory] = found
+    return _TEMP_FILES_SEEN[directory]
+
+
+_TEMP_FILES_SEEN: dict[Path, dict[str, list[Path]]] = {}
 
 
 def clean_stale_temp_files(target: Path, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
@@ -46,18 +66,11 @@ def clean_stale_temp_files(target: Path, older_than: float = STALE_TEMP_SECONDS)
     target = Path(target)
     removed = []
     now = time.time()
-    with contextlib.suppress(OSError):
-        for entry in target.parent.iterdir():
-            name = entry.name
-            if not (name.startswith(_temp_prefix(target)) and name.endswith(".tmp")):
-                continue
-            middle = name[len(_temp_prefix(target)):-len(".tmp")]
-            if not middle or "." in middle:
-                continue
-            with contextlib.suppress(OSError):
-                if now - entry.lstat().st_mtime > older_than and entry.is_file():
-                    entry.unlink()
-                    removed.append(entry)
+    for entry in _temp_files_by_target(target.parent).pop(target.name, []):
+        with contextlib.suppress(OSError):
+            if now - entry.lstat().st_mtime > older_than and entry.is_file():
+                entry.unlink()
+                removed.append(entry)
     return removed
 
 

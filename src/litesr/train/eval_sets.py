@@ -14,6 +14,7 @@ validation, hours later.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -33,16 +34,20 @@ class LmdbBenchmarkSet(BenchmarkSet):
 
     keys: tuple[tuple[str, str | None], ...] = ()
 
+    @cached_property
+    def _readers(self) -> tuple[LmdbReader, LmdbReader | None]:
+        """The LMDBs, opened once per set: opening one re-reads its whole key list."""
+        return LmdbReader(self.hr_dir), None if self.lr_dir is None else LmdbReader(self.lr_dir)
+
     def __getitem__(self, index: int) -> Sample:
         pair = self.pairs[index]
         hr_key, lr_key = self.keys[index]
-        with LmdbReader(self.hr_dir) as reader:
-            hr = modcrop(reader.read(hr_key), self.scale)
-        if lr_key is None or self.lr_dir is None:
+        hr_reader, lr_reader = self._readers
+        hr = modcrop(hr_reader.read(hr_key), self.scale)
+        if lr_key is None or lr_reader is None:
             lr = make_lr(hr, self.scale)
         else:
-            with LmdbReader(self.lr_dir) as reader:
-                lr = reader.read(lr_key)
+            lr = lr_reader.read(lr_key)
             if (lr.shape[0] * self.scale, lr.shape[1] * self.scale) != hr.shape[:2]:
                 raise DataError(f"size mismatch for {pair.name}: LR {self.lr_dir}[{lr_key}] is "
                                 f"{lr.shape[1]}×{lr.shape[0]}, ×{self.scale} = {lr.shape[1] * self.scale}×"

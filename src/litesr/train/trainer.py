@@ -33,6 +33,7 @@ from ..data.image_store import TrainingImages
 from ..data.loader import build_train_loader, cycle
 from ..errors import LiteSRError
 from ..model import SRModel
+from ..tracing import count_parameters
 from .budget import TimeBudget
 from .console import RunConsole, format_duration
 from .distributed import DistContext, barrier, device_for, init_distributed, mean_across_ranks, shutdown
@@ -70,6 +71,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, *, resume: bool | Path = False, device: str = "auto",
                  progress: bool = True, started: float | None = None) -> None:
         self.started = time.monotonic() if started is None else started
+        self._save_seconds = 0.0  # how long the last state save took (the budget reserves for it)
         if config.train is None or config.train_set is None:
             raise TrainingError(f"{config.source or config.name}: the config has no train section or no "
                                 "datasets.train: nothing to train (to score weights with a test file, use "
@@ -370,7 +372,7 @@ class Trainer:
         started = time.perf_counter()
         self._validate(logbook)
         if budget is not None:
-            budget.reserve(time.perf_counter() - started + 2 * getattr(self, "_save_seconds", 0.0))
+            budget.reserve(time.perf_counter() - started + 2 * self._save_seconds)
 
     def _due(self, frequency: int | None, total: int) -> bool:
         return bool(frequency) and (self.iteration % frequency == 0 or self.iteration == total)
@@ -380,7 +382,7 @@ class Trainer:
     def _start_summary(self, budget: TimeBudget | None, stop_at: int | None) -> tuple[str, list[str]]:
         options = self.config.train_set
         assert options is not None
-        title = (f"{self.config.name}: {self.spec.describe()}, {sum(p.numel() for p in self.net.parameters()):,} parameters, "
+        title = (f"{self.config.name}: {self.spec.describe()}, {count_parameters(self.net):,} parameters, "
                  f"on {self.device}, precision {self.options.precision}")
         images = self.dataset.images
         skipped = sorted(set(range(len(images))) - set(self.dataset.image_ids))

@@ -1,9 +1,8 @@
 """Upscaling decoded frames: one at a time by default, several per forward on request.
 
 Each frame goes through :meth:`SRModel.upscale`, which tiles it exactly as it tiles an
-image. ``VideoOptions.batch`` > 1 stacks same-size frames into one forward when the stack
-would run untiled. Batching is not the default because it did not measure faster: on a quiet
-2-core AVX-512 CPU (320×180 ×4, 2026-12-01) SPAN ran 0.26–0.29 s/frame either way, and SCNet-T
+image. ``VideoOptions.batch`` > 1 stacks that many frames into one untiled forward.
+Batching is not the default because it did not measure faster: on a quiet 2-core AVX-512 CPU (320×180 ×4, 2026-12-01) SPAN ran 0.26–0.29 s/frame either way, and SCNet-T
 0.78–0.80 s/frame one at a time against 0.46–1.69 s/frame in batches of 4 (its untiled
 HR-resolution activations leave the cache that tiling keeps it in).
 """
@@ -14,7 +13,6 @@ import torch
 
 from ..imaging.io import from_float_tensor, to_float_tensor
 from ..imaging.resize import imresize
-from ..inference import auto_tile_size
 from ..model import SRModel
 from .options import VideoOptions
 
@@ -30,16 +28,7 @@ class FrameUpscaler:
         self.options = options
         self.scale = model.check_scale(options.scale)
         self.height, self.width = height, width
-        self.batch = options.batch or (AUTO_BATCH if self._fits_untiled(AUTO_BATCH) else 1)
-
-    def _fits_untiled(self, frames: int) -> bool:
-        """Whether ``frames`` frames stacked would run whole (what automatic tiling would decide)."""
-        if self.options.tile is None:
-            return True
-        if self.options.tile:
-            return False
-        runner = self.model.runner
-        return auto_tile_size(runner, self.scale, runner.device, self.height * frames, self.width) is None
+        self.batch = options.batch or AUTO_BATCH
 
     @property
     def output_size(self) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import Checkpoint, read_checkpoint
+from ..checkpoints import NO_NORM_MARKER, Checkpoint, read_checkpoint
 from ..ncnn import load_ncnn_span
 from . import ncnn_package
 
@@ -52,7 +52,7 @@ class WeightsLocation:
             return read_checkpoint(path)
         state_dict, info = load_ncnn_span(path)
         if not info["norm"]:
-            state_dict["no_norm"] = torch.zeros(1)  # the community convention for un-normalised SPAN
+            state_dict[NO_NORM_MARKER] = torch.zeros(1)  # the community convention for un-normalised SPAN
         return Checkpoint(state_dict, {}, path)
 
     def install_hint(self) -> str:
