@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from litesr.devices import cpu_info, cpu_name
 from litesr.inference import keep_freed_host_memory
 from litesr.metrics import psnr, quantize
-from litesr.profile import cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LITESR_SHARED", REPO.parent / "shared"))
@@ -72,6 +72,9 @@ def machine() -> dict[str, str]:
         "torch": torch.__version__, "onnxruntime": ort_version, "python": platform.python_version(),
         "threads": str(torch.get_num_threads()),
         "load_average": " ".join(f"{v:.2f}" for v in os.getloadavg()),
+        # What PyTorch dispatches to (ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA lower it): the CPU class.
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_class": cpu_info().describe(),
     }
 
 

@@ -183,7 +183,8 @@ def tiled_rss(key: str, precision: str) -> dict:
 
 def report(results: dict) -> str:
     env, ref = results["machine"], results["reference_gflops"]
-    parts = [f"Machine: {env['cpu']} ({env['cores']} cores, avx512_bf16: {env['avx512_bf16']}), "
+    parts = [f"CPU class: **{env.get('capability', '?')}** ({env.get('cpu_class', '')}). "
+             f"Machine: {env['cpu']} ({env['cores']} cores, avx512_bf16: {env['avx512_bf16']}), "
              f"torch {env['torch']}, onnxruntime {env['onnxruntime']}, {env['threads']} threads; "
              f"{env['date']}; load average at start {env['load_average']}.",
              f"Reference: {REFERENCE_CHANNELS}→{REFERENCE_CHANNELS} 3×3 conv on 1×{REFERENCE_CHANNELS}×256×256, "

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Measurements (--precision auto) and quantized models are cached per user; tests, and the
+# CLI processes they start, use a private cache so they neither read nor leave one.
+os.environ.setdefault("LITESR_CACHE_DIR", tempfile.mkdtemp(prefix="litesr-test-cache-"))
 
 #: The project's read-only material (fixtures, released weights, benchmark images) sits
 #: beside the checkout in CI; a user's clone has no such folder, so tests needing it skip.

@@ -119,7 +119,7 @@ def test_results_equal_litesr_upscale_alpha_and_icc_included(make_server, tiny_m
     served = Image.open(io.BytesIO(run(scenario())))
     source, target = tmp_path / "cli-in.png", tmp_path / "cli-out.png"
     source.write_bytes(image)
-    upscale_file(tiny_model, Job(source, target), UpscaleOptions(scale=2))
+    upscale_file(tiny_model, Job(source, target), UpscaleOptions(scale=2, precision="auto"))  # the CLI's default
     cli = Image.open(target)
     assert served.mode == cli.mode == "RGBA" and served.size == (28, 20)
     assert served.info.get("icc_profile") == cli.info.get("icc_profile") == icc
@@ -138,7 +138,8 @@ def test_models_healthz_page_and_docs(make_server) -> None:
             assert TINY in names and "scnet-t-x2.litesr" in names
             tiny = next(model for model in listing["models"] if model["name"] == TINY)
             assert tiny["scales"] == [2] and tiny["speed"] == "fast" and tiny["default"]
-            assert listing["precisions"][0] == "fp32" and "fp16" not in listing["precisions"]
+            assert listing["precisions"][:2] == ["auto", "fp32"] and "fp16" not in listing["precisions"]
+            assert listing["default_precision"] == "auto" and "int8" not in listing["precisions"]
             page = await server.client.get("/")
             assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
             assert "http" not in page.text.replace("http-equiv", "")  # nothing loaded from elsewhere
@@ -157,6 +158,7 @@ def test_models_healthz_page_and_docs(make_server) -> None:
     ({"scale": "3"}, "not served"),
     ({"precision": "fp16"}, "fp16"),
     ({"precision": "fp64"}, "unknown precision"),
+    ({"precision": "int8"}, "not available on this server"),
     ({"format": "gif"}, "unknown format"),
     ({"progress_id": "../x"}, "progress_id"),
     ({"colour": "red"}, "unknown form field"),

@@ -120,7 +120,7 @@ def test_recipe_parses_strictly_and_round_trips(path):
         train_set = config.train_set
         assert train_set.type == "HRImageDataset" and train_set.lr_on_the_fly
         assert train_set.dataroot_gt == ("../shared/data/train/T91", "../shared/data/train/BSD200")
-        assert train_set.batch_size_per_gpu == 16 and config.train.precision == "bf16"
+        assert train_set.batch_size_per_gpu == 16 and config.train.precision == "auto"
         assert config.train.ema_decay == 0.999 and config.logger.save_checkpoint_freq == 500
         assert isinstance(config.train.scheduler, CosineAnnealingRestartLROptions)
         assert all("Set5" in s.dataroot_gt[0] for s in config.val_sets)
@@ -266,7 +266,7 @@ def _set(raw: dict, dotted: str, value) -> dict:
     ("train.scheduler", {"type": "CosineAnnealingRestartLR", "periods": [50]}, "train.scheduler.periods",
      "at least total_iter"),
     ("train.scheduler.milestones", [80, 40], "train.scheduler.milestones", "increasing"),
-    ("train.precision", "fp8", "train.precision", "fp32, bf16, fp16"),
+    ("train.precision", "fp8", "train.precision", "auto, fp32, bf16, fp16"),
     ("val.metrics.lpips", {"type": "calculate_lpips"}, "val.metrics.lpips.type", "unsupported metric"),
     ("model_type", "ESRGANModel", "model_type", "SRModel only"),
     ("train", {"optim_g": {"type": "Adam", "lr": 1}, "total_iter": 1}, "train.pixel_opt", "is required"),

@@ -51,6 +51,7 @@ from .metrics import psnr as _psnr
 from .metrics import quantize as _quantize_round
 from .metrics import ssim as _ssim
 from .model import SRModel
+from .precision import resolve_precision, warn_once
 
 __all__ = [
     "Bicubic",
@@ -242,6 +243,7 @@ def evaluate(
     gray: GrayMode = "replicate",
     progress: bool = True,
     save_dir: str | os.PathLike[str] | None = None,
+    precision: str = "fp32",
 ) -> SetResult:
     """Score a model on a benchmark set; returns per-image PSNR/SSIM and their means.
 
@@ -263,6 +265,9 @@ def evaluate(
         progress: show a tqdm progress bar on stderr.
         save_dir: if given, each SR image (the uint8 image that was scored) is written
             there as ``<name>.png``.
+        precision: what the network runs in (``"fp32"`` by default, so that scores
+            reproduce published fp32 tables on every machine; ``"auto"``, ``"bf16"``, ...
+            to score what a faster setting costs).
     """
     model = resolve_model(model_or_bicubic)
     scale = _resolve_scale(model, dataset, scale)
@@ -271,6 +276,9 @@ def evaluate(
             served = ", ".join(f"×{s}" for s in model.scales)
             raise EvaluationError(f"{model_label(model)} serves {served}, not ×{scale}")
         model.deploy()
+        choice = resolve_precision(precision, model.runner, scale)
+        warn_once(choice)
+        precision = choice.precision
     if not isinstance(dataset, BenchmarkSet):
         dataset = open_benchmark(dataset, scale)
     elif dataset.scale != scale:
@@ -294,7 +302,7 @@ def evaluate(
     with bar:
         for index in bar:
             sample = dataset[index]
-            sr, hr, seconds = _super_resolve(model, sample, protocol)
+            sr, hr, seconds = _super_resolve(model, sample, protocol, precision)
             results.append(_score(sample.name, sr, hr, seconds, protocol))
             if out_dir is not None:
                 _save(out_dir / f"{sample.name}.png", sr)
@@ -364,7 +372,8 @@ def _quantize(output: torch.Tensor, mode: str) -> np.ndarray:
     return arr[:, :, 0] if arr.shape[2] == 1 else arr
 
 
-def _super_resolve(model: SRModel | Bicubic, sample: Sample, protocol: Protocol) -> tuple[np.ndarray, np.ndarray, float]:
+def _super_resolve(model: SRModel | Bicubic, sample: Sample, protocol: Protocol,
+                   precision: str = "fp32") -> tuple[np.ndarray, np.ndarray, float]:
     hr, lr, gray = _channels(sample, protocol.gray)
     start = time.perf_counter()
     if isinstance(model, Bicubic):
@@ -372,7 +381,7 @@ def _super_resolve(model: SRModel | Bicubic, sample: Sample, protocol: Protocol)
     else:
         tensor = to_float_tensor(_rgb(lr))
         with torch.inference_mode():
-            output = model.run(tensor, protocol.scale)
+            output = model.run(tensor, protocol.scale, precision)
             if gray:
                 output = output.mean(dim=1, keepdim=True)
         sr = _quantize(output, protocol.quantization)

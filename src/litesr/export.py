@@ -28,7 +28,7 @@ from .archs import SRNet
 from .archs.base import served_scale
 from .errors import LiteSRError
 from .imaging.atomic import atomic_write
-from .devices import resolve_device
+from .devices import INT8, resolve_device
 from .inference import activation_bytes_per_pixel
 from .model import SRModel
 from .tracing import count_parameters
@@ -161,6 +161,7 @@ class OrtNet:
         self.spec = ArchSpec(self.metadata["arch"], self.metadata["kwargs"])
         self.scales: tuple[int, ...] = (int(self.metadata["scale"]),)
         self.precision: str = self.metadata["precision"]
+        # fp16 graphs read half-precision images; fp32 and int8 ones (quantized inside) read float32.
         self._input_dtype = np.float16 if self.precision == "fp16" else np.float32
 
     @property
@@ -181,12 +182,20 @@ class OrtNet:
     def check_scale(self, scale: int | None) -> int:
         return served_scale(self.scales, scale, "this ONNX model")
 
-    def __call__(self, x: torch.Tensor, scale: int | None = None, precision: str = "fp32") -> torch.Tensor:
-        """Run one NCHW float batch; the result is a float32 CPU tensor (unclamped)."""
+    def __call__(self, x: torch.Tensor, scale: int | None = None, precision: str | None = None) -> torch.Tensor:
+        """Run one NCHW float batch; the result is a float32 CPU tensor (unclamped).
+
+        ``precision`` must be the graph's own (``None``: whatever it is). A float graph also
+        answers ``fp32``, the default request; an int8 graph does not, since its results
+        differ from fp32 by more than rounding and a caller recording ``fp32`` would be wrong.
+        """
         self.check_scale(scale)
-        if precision not in ("fp32", self.precision):
+        accepted = {self.precision} if self.precision == INT8 else {"fp32", self.precision}
+        if precision is not None and precision not in accepted:
+            hint = ("pass precision 'int8' (--precision int8)" if self.precision == INT8
+                    else "re-export it (--fp16 / --int8) or use the torch backend")
             raise OnnxError(f"an ONNX model runs in the precision it was exported in ({self.precision}), "
-                            f"not {precision}; re-export it (--fp16) or use the torch backend")
+                            f"not {precision}; {hint}")
         expected = self.metadata["input_size"]
         if not self.metadata["dynamic_shape"] and list(x.shape[-2:]) != expected:
             raise OnnxError(f"this ONNX model was exported for {expected[0]}×{expected[1]} inputs, got "

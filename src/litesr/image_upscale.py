@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from .errors import LiteSRError
 from .imaging.io import from_float_tensor, to_float_tensor
 from .devices import check_precision
+from .precision import resolve_precision, warn_once
 from .inference import Runner, auto_tile_size, available_memory
 from .tiling import Tile, check_tiling, plan_tiles, run_tiles
 
@@ -87,6 +88,9 @@ def upscale_image(runner: Runner, image: np.ndarray, scale: int, *, tile: int | 
     check_image(image)
     check_alpha_mode(alpha)
     check_tiling(tile, tile_pad)
+    choice = resolve_precision(precision, runner, scale)
+    warn_once(choice)
+    precision = choice.precision
     check_precision(precision, runner.device)
     height, width = image.shape[:2]
     channels = () if image.ndim == 2 or image.shape[2] == 1 else image.shape[2:]

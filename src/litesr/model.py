@@ -18,6 +18,7 @@ from .image_upscale import ImageInputError, upscale_image
 from .imaging.io import orient_array, read_exif
 from .imaging.resize import imresize
 from .inference import DeployedNet, Runner, as_runner, keep_freed_host_memory
+from .precision import resolve_precision, warn_once
 from .spec import ArchSpec
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
@@ -130,9 +131,15 @@ class SRModel:
         return self
 
     @torch.inference_mode()
-    def run(self, tensor: torch.Tensor, scale: int | None = None) -> torch.Tensor:
-        """Forward a float NCHW tensor in [0, 1] in one pass; the output is not clamped."""
-        return self.runner(tensor.to(self.device), self.check_scale(scale)).contiguous()
+    def run(self, tensor: torch.Tensor, scale: int | None = None, precision: str = "fp32") -> torch.Tensor:
+        """Forward a float NCHW tensor in [0, 1] in one pass; the output is not clamped.
+
+        ``precision`` may be ``"auto"`` (see :mod:`litesr.precision`).
+        """
+        scale = self.check_scale(scale)
+        choice = resolve_precision(precision, self.runner, scale)
+        warn_once(choice)
+        return self.runner(tensor.to(self.device), scale, choice.precision).contiguous()
 
     def upscale(
         self,
@@ -153,7 +160,9 @@ class SRModel:
         through the network as three equal channels and comes back gray; alpha is resized
         with bicubic interpolation, or with the network (``alpha="model"``).
         ``tile``/``tile_pad``/``precision`` are those of
-        :func:`litesr.inference.upscale_tensor`; with tiles (``tile=0`` picks them from the
+        :func:`litesr.inference.upscale_tensor` (``precision="auto"`` measures what is
+        fastest here, :mod:`litesr.precision`; the default stays fp32, so results are the
+        same on every machine unless asked otherwise); with tiles (``tile=0`` picks them from the
         free memory) each is rounded straight into the integer result, so memory stays
         near the result's own size (:mod:`litesr.image_upscale`). ``outscale`` resizes the
         network's result (MATLAB-style bicubic) to that overall factor. Mistakes (an empty

@@ -44,6 +44,7 @@ from .imaging.atomic import OutputExistsError
 from .imaging.io import LoadedImage, from_float_tensor, to_float_tensor
 from .inference import auto_tile_size
 from .model import SRModel
+from .precision import resolve_precision
 
 if TYPE_CHECKING:
     from .manifest import RunJournal
@@ -261,5 +262,6 @@ def upscale_same_size(model: SRModel, images: list[np.ndarray], options: Upscale
     """
     scale = model.check_scale(options.scale)
     batch = torch.cat([to_float_tensor(pixels) for pixels in images])
-    output = model.runner(batch.to(model.device), scale, options.precision).cpu()
+    precision = resolve_precision(options.precision, model.runner, scale).precision
+    output = model.runner(batch.to(model.device), scale, precision).cpu()
     return [from_float_tensor(output[index:index + 1], pixels.dtype) for index, pixels in enumerate(images)]

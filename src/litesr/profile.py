@@ -16,7 +16,6 @@ is what users get.
 from __future__ import annotations
 
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -32,6 +31,7 @@ from .errors import LiteSRError
 from .inference import Runner
 from .model import SRModel
 from .tracing import count_parameters, trace_layers, trace_shapes  # noqa: F401 (trace_layers: re-exported)
+from .devices import cpu_info
 
 
 def measure_latency(step: Callable[[], object], runs: int = 10, warmup: int = 2) -> list[float]:
@@ -103,18 +103,6 @@ def peak_memory(step: Callable[[], object], device: torch.device) -> tuple[int, 
     return max(peak_rss() - before, 0), "peak RSS rise"
 
 
-def cpu_name() -> str:
-    """The CPU model as the OS reports it (``/proc/cpuinfo`` on Linux)."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 @dataclass
 class ModelProfile:
     """Everything ``litesr profile`` reports; :meth:`to_dict` is its ``--json`` form."""
@@ -138,7 +126,7 @@ class ModelProfile:
     latency_s: list[float]
     peak_memory_bytes: int
     peak_memory_kind: str
-    cpu: str = field(default_factory=cpu_name)
+    cpu: str = field(default_factory=lambda: cpu_info().describe())  # with the capability: figures differ by it
     torch_version: str = torch.__version__
 
     @property

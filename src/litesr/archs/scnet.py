@@ -31,6 +31,7 @@ from .base import SRNet
 from .blocks import Shift8
 from .detection import StateDict, ambiguous_scale, indices, shape, square_root
 from .registry import Architecture
+from .scnet_stream import DEFAULT_BAND_PIXELS, streamed_forward, streaming_applies
 
 SCNET_SCALES: tuple[int, ...] = (2, 3, 4, 8)
 RESIDUAL_SCALE = 0.1
@@ -65,6 +66,7 @@ class ShiftUpsampler(nn.Module):
 
     def __init__(self, num_feat: int, scale: int, use_pixelshuffle: bool) -> None:
         super().__init__()
+        self.factor = scale
         middle = [_conv1x1(num_feat, num_feat), nn.LeakyReLU(0.02), Shift8()]
         if use_pixelshuffle:
             layers = [*middle, _conv1x1(num_feat, num_feat * scale * scale), nn.PixelShuffle(scale)]
@@ -92,7 +94,13 @@ class SCNet(SRNet):
     SCNet-T, the published configuration, is ``num_feat=64, num_block=16,
     use_pixelshuffle=True``. The output adds a bilinear upsampling of the input, so the
     network learns only the residual.
+
+    The deploy form (:meth:`fuse`) computes the same function as a pipeline of row bands
+    (:mod:`.scnet_stream`), which keeps its activations in cache instead of streaming
+    every 64-channel layer through DRAM; ``band_pixels`` sets its band size.
     """
+
+    band_pixels: int = DEFAULT_BAND_PIXELS
 
     def __init__(
         self,
@@ -131,6 +139,17 @@ class SCNet(SRNet):
 
     def forward(self, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
         upscale = self.check_scale(scale)
+        if self.deployed and streaming_applies():
+            return streamed_forward(self, x, upscale, self.band_pixels)
+        return self.layered_forward(x, upscale)
+
+    def layered_forward(self, x: torch.Tensor, upscale: int) -> torch.Tensor:
+        """The training form's forward: one layer at a time over the whole image.
+
+        The deploy form streams row bands instead (:mod:`.scnet_stream`), which computes
+        the same function and keeps activations in cache; this form is what training,
+        tracing (ONNX export) and ``torch.compile`` see.
+        """
         features = F.leaky_relu(self.conv_first(x), 0.1)
         features = self.body(features)
         for index in range(1, self.num_stages + 1):

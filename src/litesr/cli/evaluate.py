@@ -40,12 +40,14 @@ from .options import (
     add_command,
     add_device,
     add_model_source,
+    add_precision,
     add_scale,
     add_quiet,
     add_threads,
     load_cli_model,
     non_negative_int,
     prepare_runtime,
+    resolve_cli_precision,
 )
 from .outputs import check_output_file
 from .table import format_table
@@ -89,6 +91,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--save-images", metavar="DIR", help="write each SR image to DIR/<set>/<name>.png")
     parser.add_argument("--json", metavar="FILE", help="write per-image values and the protocol as JSON")
     parser.add_argument("--csv", metavar="FILE", help="write one row per image as CSV")
+    add_precision(parser, int8=False, default="fp32", why_default=", so scores reproduce published fp32 tables")
     add_device(parser)
     add_threads(parser)
     add_quiet(parser)
@@ -117,6 +120,11 @@ def command_eval(args: argparse.Namespace) -> int:
     sets = [open_benchmark(data, scale, lr=args.lr, make_lr=args.make_lr) for data in args.data]
     crop_border = scale if args.crop_border is None else args.crop_border
     protocol = Protocol(scale, args.y_channel, crop_border, args.quantize, args.y_round, args.gray)
+    if isinstance(model, SRModel):
+        model.deploy()
+        choice = resolve_cli_precision(args, model.runner, scale)
+        if not args.quiet and choice.precision != "fp32":
+            print(f"precision: {choice.describe()}", file=sys.stderr)
     if not args.quiet:
         print(f"{_describe_model(model)}; {protocol.describe()}", file=sys.stderr)
 
@@ -126,11 +134,12 @@ def command_eval(args: argparse.Namespace) -> int:
         results.append(evaluate(
             model, bench, scale, y_channel=args.y_channel, crop_border=crop_border, quantization=args.quantize,
             y_round=args.y_round, gray=args.gray, progress=not args.quiet, save_dir=save_dir,
+            precision=args.precision,
         ))
 
     print(results_table(results))
     if json_file is not None:
-        _write_text(json_file, json.dumps(results_json(model, protocol, results), indent=2) + "\n")
+        _write_text(json_file, json.dumps(results_json(model, protocol, results, args.precision), indent=2) + "\n")
     if csv_file is not None:
         _write_text(csv_file, results_csv(results))
     return 0
@@ -167,7 +176,8 @@ def results_table(results: list[SetResult]) -> str:
     return format_table(["Model", "Set", "Scale", "Images", "LR", "PSNR (dB)", "SSIM"], rows, markdown=True)
 
 
-def results_json(model: SRModel | Bicubic, protocol: Protocol, results: list[SetResult]) -> dict[str, Any]:
+def results_json(model: SRModel | Bicubic, protocol: Protocol, results: list[SetResult],
+                 precision: str = "fp32") -> dict[str, Any]:
     info: dict[str, Any] = {"label": model_label(model), "arch": model.arch, "source": model.source}
     if isinstance(model, SRModel):
         info.update(name=model.name, scales=list(model.scales), parameters=model.num_params())
@@ -180,6 +190,7 @@ def results_json(model: SRModel | Bicubic, protocol: Protocol, results: list[Set
     return {
         "litesr_version": __version__,
         "model": info,
+        "precision": precision,
         "protocol": {
             **protocol.to_dict(),
             "lr_rule": "given LR files when the set has them (LR_bicubic/X<s>, --lr, SelfExSR *_LR), else "

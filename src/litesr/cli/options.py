@@ -8,7 +8,8 @@
   :func:`litesr.devices.resolve_device`, so a missing GPU reads the same everywhere.
 * ``--precision`` is checked against the device and ``--threads`` applied before any work
   (:func:`prepare_runtime`), so ``--precision fp16`` on a CPU is one error up front, not
-  one per image.
+  one per image; ``auto`` (the default) is resolved once the model is loaded
+  (:func:`resolve_cli_precision`, by measurement: :mod:`litesr.precision`).
 
 :class:`CliParser` is the parser of every command: a misspelled option is reported with the
 sub-command's own usage and a "did you mean" suggestion.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,11 @@ from typing import Any
 import torch
 
 from .. import load
-from ..devices import DEVICE_CHOICES, PRECISIONS, check_precision, resolve_device
+from ..devices import AUTO, DEVICE_CHOICES, PRECISION_CHOICES, check_precision, resolve_device
 from ..errors import CheckpointError
+from ..inference import Runner
 from ..model import SRModel
+from ..precision import PrecisionChoice, resolve_precision
 from ..zoo import default_model
 
 #: What ``-s`` means in a command that has no ``--outscale``: the user wanted the network scale.
@@ -143,9 +147,13 @@ def add_device(parser: argparse.ArgumentParser) -> None:
                         help="auto (default: CUDA when PyTorch sees a GPU, else the CPU), cpu, cuda or cuda:N")
 
 
-def add_precision(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
-                        help="numeric precision of the network (default fp32; fp16 needs a CUDA GPU)")
+def add_precision(parser: argparse.ArgumentParser, *, int8: bool = True, default: str = AUTO,
+                  why_default: str = "") -> None:
+    choices = [name for name in PRECISION_CHOICES if int8 or name != "int8"]
+    parser.add_argument("--precision", choices=choices, default=default,
+                        help=f"numeric precision (default {default}{why_default}): auto (bf16/fp16 only where it "
+                             "measures faster than fp32 on this machine, see `litesr info --system`), fp32, "
+                             "bf16, fp16 (CUDA)" + (", int8 (ONNX Runtime, CPU)" if int8 else ""))
 
 
 def add_threads(parser: argparse.ArgumentParser) -> None:
@@ -184,9 +192,22 @@ def prepare_runtime(args: argparse.Namespace) -> torch.device:
         torch.set_num_threads(threads)
     device = resolve_device(getattr(args, "device", "auto"))
     precision = getattr(args, "precision", None)
-    if precision is not None:
+    if precision is not None and precision != AUTO:
         check_precision(precision, device)
     return device
+
+
+def resolve_cli_precision(args: argparse.Namespace, runner: Runner, scale: int) -> PrecisionChoice:
+    """Replace ``args.precision`` (``auto`` included) by what will run, and say so once.
+
+    A slow explicit choice (bf16 emulated on this CPU) is one ``warning:`` line on stderr
+    before any work, with the measured slowdown.
+    """
+    choice = resolve_precision(args.precision, runner, scale)
+    if choice.warning:
+        print(f"warning: {choice.warning}", file=sys.stderr)
+    args.precision = choice.precision
+    return choice
 
 
 def load_cli_model(args: argparse.Namespace, device: torch.device | None = None) -> tuple[SRModel, str]:

@@ -18,6 +18,7 @@ from .options import (
     add_threads,
     load_cli_model,
     prepare_runtime,
+    resolve_cli_precision,
     size_argument,
 )
 
@@ -62,9 +63,13 @@ def command_profile(args: argparse.Namespace) -> int:
         from ..export import onnxruntime_model  # optional dependency, imported only when asked for
 
         runner = onnxruntime_model(model).runner
+    choice = resolve_cli_precision(args, runner or model.runner, model.check_scale(args.scale))
     result = profile_model(model, args.size, scale=args.scale, runs=args.runs, warmup=args.warmup,
                            precision=args.precision, runner=runner)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else describe(result))
+    if args.json:
+        print(json.dumps({**result.to_dict(), "precision_choice": choice.describe()}, indent=2))
+    else:
+        print(describe(result) + f"\nprecision:    {choice.describe()}")
     return 0
 
 
@@ -76,7 +81,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_scale(parser)
     parser.add_argument("--size", type=size_argument, default=(256, 256), metavar="HxW",
                         help="input (LR) size; default 256x256, the NTIRE efficient-SR convention")
-    add_precision(parser)
+    add_precision(parser, int8=False)
     add_backend(parser)
     add_compile(parser)
     parser.add_argument("--no-channels-last", action="store_true", help="run NCHW instead of channels-last")

@@ -29,12 +29,14 @@ from ..batch import (
     plan_jobs,
     run_batch,
 )
+from ..devices import AUTO, INT8
 from ..errors import CheckpointError, ScaleError
 from ..imaging.io import DEFAULT_MAX_PIXELS
 from ..manifest import RunManifest, settings_fingerprint
 from ..model import MAX_OUTSCALE, SRModel
 from ..sharding import RankFailed, Ranks, join_ranks, shard
 from ..video.cli import add_video_arguments, video_options_from_args
+from .export import add_calibration
 from .options import (
     add_backend,
     add_command,
@@ -49,6 +51,7 @@ from .options import (
     non_negative_int,
     positive_int,
     prepare_runtime,
+    resolve_cli_precision,
 )
 from .outputs import check_output_file, check_output_folder
 from .progress import BatchProgress
@@ -64,25 +67,63 @@ def _is_onnx(weights: str | None) -> bool:
     return weights is not None and Path(weights).suffix.lower() == ".onnx"
 
 
+class _DefaultBackend(str):
+    """``--backend``'s default in this command, told apart from an explicit ``--backend torch``.
+
+    ``--precision int8`` runs on ONNX Runtime: it takes over an unspecified backend but
+    refuses one the user asked for. It compares equal to ``"torch"`` everywhere else.
+    """
+
+
+DEFAULT_BACKEND = _DefaultBackend("torch")
+
+
 def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[SRModel, str]:
     """The model asked for (or the default one), and how to name it.
 
     With ``--backend onnxruntime`` a ``.onnx`` file (from ``litesr export``) runs as it is
     and any other model is exported in memory first; tiling and image handling stay
-    LiteSR's own either way.
+    LiteSR's own either way. ``--precision int8`` quantizes the model once (cached,
+    :mod:`litesr.quantize`) and runs it with ONNX Runtime; an int8 ``.onnx`` runs as it is.
     """
+    int8 = args.precision == INT8
+    if args.calibration is not None and (not int8 or _is_onnx(args.weights)):
+        args.parser.error("--calibration applies to --precision int8 with a model or weights file "
+                          "(an .onnx file was calibrated when it was exported)")
+    if int8:
+        if args.backend == "torch" and not isinstance(args.backend, _DefaultBackend):
+            args.parser.error("--precision int8 runs on ONNX Runtime: use --backend onnxruntime (or leave it out)")
+        if args.compile:
+            args.parser.error("--compile applies to --backend torch, and --precision int8 runs on ONNX Runtime")
+        args.backend = "onnxruntime"  # what runs, also for the run manifest's settings
     if _is_onnx(args.weights):
         if args.backend != "onnxruntime":
             raise CheckpointError(f"{args.weights} is an ONNX model: add --backend onnxruntime")
         from ..export import load_onnx  # optional dependency, imported only when asked for
 
-        return load_onnx(args.weights, device=device), str(args.weights)
+        model = load_onnx(args.weights, device=device)
+        _check_onnx_precision(args, model)
+        return model, str(args.weights)
     model, label = load_cli_model(args, device)
+    if int8:
+        from ..quantize import int8_model
+
+        return int8_model(model, args.calibration, scale=args.scale), f"{label}, int8 via onnxruntime"
     if args.backend != "onnxruntime":
         return model, label
     from ..export import onnxruntime_model
 
     return onnxruntime_model(model), f"{label} via onnxruntime"
+
+
+def _check_onnx_precision(args: argparse.Namespace, model: SRModel) -> None:
+    """An int8 file runs only as int8 (which ``auto`` resolves to), and ``int8`` needs an int8 file."""
+    exported = getattr(model.runner, "precision", None)
+    if exported == INT8 and args.precision not in (INT8, AUTO):
+        raise CheckpointError(f"{args.weights} is an int8 ONNX model: use --precision int8")
+    elif exported != INT8 and args.precision == INT8:
+        raise CheckpointError(f"{args.weights} is a {exported} ONNX model: export an int8 one "
+                              "(`litesr export --int8`) or give the weights file")
 
 
 def _check_output(output: Path, input_count: int) -> None:
@@ -139,6 +180,9 @@ def _upscale(args: argparse.Namespace, ranks: Ranks) -> int:
             inputs = collect_inputs(args.inputs)
             _check_output(output, len(inputs.files))
         model, label, scale = _prepare_model(args, ranks)
+    # Rank 0 measures for ``auto`` and every rank runs its choice: outputs must not depend on the rank.
+    precision = ranks.from_main(lambda: [resolve_cli_precision(args, model.runner, scale)] * ranks.world_size)
+    args.precision = precision.precision
     options = UpscaleOptions(
         scale=scale, outscale=args.outscale, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
         alpha=args.alpha, format=args.format, suffix=args.suffix,
@@ -154,7 +198,7 @@ def _upscale(args: argparse.Namespace, ranks: Ranks) -> int:
     quiet = args.quiet or not ranks.is_main
     if not quiet:
         where = f" on {ranks.world_size} processes" if ranks.world_size > 1 else ""
-        print(f"model: {label}, ×{scale} on {model.device}{where}, {args.precision}", file=sys.stderr)
+        print(f"model: {label}, ×{scale} on {model.device}{where}, {precision.describe()}", file=sys.stderr)
     journal = None if shares.manifest is None else shares.manifest.journal(f"{shares.run_id}-rank{ranks.rank:05d}")
     start = time.perf_counter()
     with BatchProgress(shares.total, disable=quiet) as progress, warnings.catch_warnings(record=True) as caught:
@@ -267,6 +311,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_device(parser)
     add_threads(parser)
     add_backend(parser)
+    parser.set_defaults(backend=DEFAULT_BACKEND)
+    add_calibration(parser)
     add_compile(parser)
     parser.add_argument("--alpha", choices=["bicubic", "model"], default="bicubic",
                         help="how transparency is upscaled (default: bicubic)")

@@ -51,7 +51,7 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
             "image": {"type": "string", "format": "binary", "description": "the image file"},
             "model": {"type": "string", "description": "a name from GET /api/models (default: the server's)"},
             "scale": {"type": "integer", "description": "network scale, for multi-scale models"},
-            "precision": {"type": "string", "description": "fp32, bf16 or fp16 (CUDA)"},
+            "precision": {"type": "string", "description": "auto (default: measured per model), fp32, bf16 or fp16 (CUDA)"},
             "format": {"type": "string", "enum": list(FORMATS), "description": "output format (default: same)"},
             "progress_id": {"type": "string", "description": "8–64 of [A-Za-z0-9_-]: GET /api/progress/<id> "
                                                              "reports this job while it runs"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..devices import PRECISIONS
+from ..devices import AUTO
 
 #: Uploads above this many MiB are refused (413) unless ``--max-upload-mb`` says otherwise.
 DEFAULT_MAX_UPLOAD_MB = 50
@@ -14,8 +14,8 @@ DEFAULT_MAX_UPLOAD_MB = 50
 DEFAULT_MAX_PIXELS = 16_000_000
 #: Jobs admitted at once (the one running on the device plus those waiting for it).
 DEFAULT_QUEUE = 4
-#: The page's and the API's precision: ``auto`` once :mod:`litesr.devices` offers it.
-DEFAULT_PRECISION = "auto" if "auto" in PRECISIONS else "fp32"
+#: The page's and the API's precision: measured per model (:mod:`litesr.precision`).
+DEFAULT_PRECISION = AUTO
 
 
 @dataclass(frozen=True)

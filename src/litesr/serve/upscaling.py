@@ -18,7 +18,7 @@ import torch
 from starlette.datastructures import FormData, UploadFile
 
 from ..batch import FORMAT_SUFFIXES, IMAGE_SUFFIXES, Job, UpscaleOptions, output_suffix, upscale_file
-from ..devices import PRECISIONS, check_precision
+from ..devices import AUTO, PRECISION_CHOICES, PRECISIONS, check_precision
 from ..errors import LiteSRError
 from ..errors import PixelLimitError
 from .catalogue import ModelCatalogue, ModelEntry
@@ -57,8 +57,9 @@ class UpscaleResult:
 
 
 def precisions_on(device: torch.device) -> list[str]:
-    """The precision names this device runs (fp16 needs CUDA)."""
-    usable = []
+    """The precision names this device runs: ``auto`` first, fp16 only on CUDA; int8 is not
+    served (it needs a calibrated, quantized copy of each model: ``litesr export --int8``)."""
+    usable = [AUTO]
     for name in PRECISIONS:
         try:
             check_precision(name, device)
@@ -81,12 +82,9 @@ def parse_form(form: FormData, catalogue: ModelCatalogue, device: torch.device,
     entry = catalogue.entry(_text(form, "model"))
     scale = _scale(_text(form, "scale"), entry)
     precision = _text(form, "precision") or default_precision
-    if precision not in PRECISIONS:
-        raise BadRequestError(f"unknown precision {precision!r}: use {', '.join(precisions_on(device))}")
-    try:
-        check_precision(precision, device)
-    except LiteSRError as error:
-        raise BadRequestError(str(error)) from None
+    if precision not in precisions_on(device):
+        known = "not available on this server" if precision in PRECISION_CHOICES else "unknown precision"
+        raise BadRequestError(f"{known} {precision!r}: use {', '.join(precisions_on(device))}")
     output_format = _text(form, "format") or "same"
     if output_format not in FORMATS:
         raise BadRequestError(f"unknown format {output_format!r}: use {', '.join(FORMATS)}")

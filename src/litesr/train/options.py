@@ -181,7 +181,8 @@ class LossOptions:
         return out
 
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+#: ``auto`` measures bf16 against fp32 on the machine that trains (:func:`litesr.precision.choose_training_precision`).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from ..data.loader import build_train_loader, cycle
 from ..errors import LiteSRError
 from ..model import SRModel
 from ..tracing import count_parameters
+from ..precision import PrecisionChoice, choose_training_precision
 from .budget import TimeBudget
 from .console import RunConsole, format_duration
 from .distributed import DistContext, barrier, device_for, init_distributed, mean_across_ranks, shutdown
@@ -96,6 +97,7 @@ class Trainer:
         self.net: SRNet = self._build_network().to(self.device)
         if self.options.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        self.precision = self._choose_precision()
         self.ema = ModelEMA(self.net, self.options.ema_decay) if self.options.ema_decay > 0 else None
         self.optimizer = build_optimizer(self.options.optim_g.type, [p for p in self.net.parameters() if p.requires_grad],
                                          self.options.optim_g.lr, self.options.optim_g.weight_decay,
@@ -116,6 +118,24 @@ class Trainer:
         self.loader = self._build_loader(config.train_set, seed)
 
     # ------------------------------------------------------------------ set-up
+
+    def _choose_precision(self) -> PrecisionChoice:
+        """``precision: auto`` measured once (rank 0's choice binds every rank: they must agree)."""
+        train_set = self.config.train_set
+        assert train_set is not None
+        scale = max(train_set.scales)
+        batch = (min(train_set.batch_size_per_gpu, 4), max((train_set.gt_size or 96) // scale, 8))
+        choice = None
+        if self.dist.is_main:
+            choice = choose_training_precision(self.options.precision, self.net, scale, self.device, batch)
+        if self.dist.enabled:
+            shared = [choice]
+            torch.distributed.broadcast_object_list(shared, src=0)
+            choice = shared[0]
+        assert choice is not None
+        if choice.warning:
+            print(f"warning: {choice.warning}", file=sys.stderr)
+        return choice
 
     def _open_eval_sets(self) -> list[BenchmarkSet]:
         """Every validation set at each of its scales, read once now: a wrong path fails at start-up."""
@@ -244,7 +264,7 @@ class Trainer:
         gt = batch["gt"].to(self.device, non_blocking=True)
         if self.options.channels_last:
             lq, gt = lq.contiguous(memory_format=torch.channels_last), gt.contiguous(memory_format=torch.channels_last)
-        dtype = AUTOCAST_DTYPES.get(self.options.precision)
+        dtype = AUTOCAST_DTYPES.get(self.precision.precision)
         autocast = torch.autocast(self.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
         with autocast:
             output = self.train_module(lq, int(batch["scale"]))
@@ -383,7 +403,7 @@ class Trainer:
         options = self.config.train_set
         assert options is not None
         title = (f"{self.config.name}: {self.spec.describe()}, {count_parameters(self.net):,} parameters, "
-                 f"on {self.device}, precision {self.options.precision}")
+                 f"on {self.device}, precision {self.precision.describe()}")
         images = self.dataset.images
         skipped = sorted(set(range(len(images))) - set(self.dataset.image_ids))
         data = (f"data: {options.name}: {len(images)} HR images ({self.dataset.num_images} used), "

@@ -8,12 +8,15 @@ HR-resolution activations leave the cache that tiling keeps it in).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
 from ..imaging.io import from_float_tensor, to_float_tensor
 from ..imaging.resize import imresize
 from ..model import SRModel
+from ..precision import resolve_precision, warn_once
 from .options import VideoOptions
 
 #: Frames per forward when ``VideoOptions.batch`` is not set (see the module docstring).
@@ -25,8 +28,10 @@ class FrameUpscaler:
 
     def __init__(self, model: SRModel, options: VideoOptions, height: int, width: int) -> None:
         self.model = model
-        self.options = options
         self.scale = model.check_scale(options.scale)
+        choice = resolve_precision(options.precision, model.runner, self.scale)  # ``auto`` measured once
+        warn_once(choice)
+        self.options = dataclasses.replace(options, precision=choice.precision)
         self.height, self.width = height, width
         self.batch = options.batch or AUTO_BATCH
 
