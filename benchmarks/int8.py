@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+import onnx
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,6 +71,9 @@ def measure(model: litesr.SRModel, scale: int, calibration: Calibration, threads
         f"speedup_{side}_vs_torch": big.speedup("ort int8", "torch fp32"),
         f"speedup_{side}_vs_ort": big.speedup("ort int8", "ort fp32"),
         "fp32_nodes": int8_ort.metadata["fp32_nodes"],
+        "conv_nodes": sum(node.op_type == "Conv" for node in onnx.load_from_string(int8_data).graph.node
+                          if not node.name.endswith("_quant")),
+        "calibration_loss_db": int8_ort.metadata.get("calibration_loss_db"),
     }
 
 
@@ -99,7 +103,9 @@ def main() -> int:
              f" / {r['set5_ms_per_image']['ort int8']:.1f}", f"{r['set5_speedup_vs_torch']:.2f}×",
              f"{r[f'ms_{side}']['torch fp32']:.0f} / {r[f'ms_{side}']['ort fp32']:.0f} / {r[f'ms_{side}']['ort int8']:.0f}",
              f"{r[f'speedup_{side}_vs_torch']:.2f}× / {r[f'speedup_{side}_vs_ort']:.2f}×",
-             ", ".join(n.rsplit("/", 2)[-2] for n in r["fp32_nodes"])] for r in results]
+             f"{len(r['fp32_nodes'])} of {r['conv_nodes']}: "
+             + ", ".join(n.strip("/").split("/", 1)[-1].rsplit("/", 1)[0].replace("/", ".") for n in r["fp32_nodes"])]
+            for r in results]
     table = markdown_table(["model", "scale", "PSNR fp32", "PSNR int8", "loss dB",
                             "Set5 ms/img torch/ORT/int8", "Set5 int8 vs torch",
                             f"{side}² ms torch/ORT/int8", f"{side}² int8 vs torch / vs ORT fp32", "kept fp32"], rows)

@@ -6,7 +6,7 @@
 For each model at ×4 on a 256×256 LR input with 2 threads: the straightforward forward
 (:mod:`baseline`: training form, SPAN fused on every call, SCNet's zero-fill + slice
 shift, NCHW fp32) against LiteSR's deploy path in fp32 and bf16 (eager and compiled) and
-ONNX Runtime; Set5 PSNR of each precision (models with released weights only); achieved
+ONNX Runtime (fp32, and int8 calibrated on T91 crops); Set5 PSNR of each precision (models with released weights only); achieved
 FLOP/s as a fraction of what the CPU reaches on a large 3×3 convolution; and the peak RSS
 of a 960×540 → ×4 upscale with automatic tiling, each in its own subprocess.
 """
@@ -33,6 +33,7 @@ from litesr.export import onnxruntime_model  # noqa: E402
 from litesr.inference import DeployedNet, Runner, auto_tile_size  # noqa: E402
 from litesr.model import SRModel  # noqa: E402
 from litesr.profile import current_rss, peak_rss, trace_layers  # noqa: E402
+from litesr.quantize import int8_model  # noqa: E402
 from litesr.spec import ArchSpec  # noqa: E402
 
 SCALE = 4
@@ -43,6 +44,8 @@ LABELS = {
     "lesrcnn": "LESRCNN ×4 (official weights)",
 }
 BASELINE = "straightforward"
+#: Training images the int8 variant calibrates on (never the benchmark images).
+CALIBRATION = SHARED / "data" / "train" / "T91"
 
 
 def speed_model(key: str) -> SRModel:
@@ -77,6 +80,8 @@ def runners(model: SRModel, with_onnx: bool) -> dict[str, Runner]:
     found: dict[str, Runner] = {"deploy": model.runner, "deploy + compile": DeployedNet(model.net, compile=True)}
     if with_onnx:
         found["onnxruntime"] = onnxruntime_model(model).runner
+        if CALIBRATION.is_dir():  # int8 needs training images to calibrate on
+            found["onnxruntime int8"] = int8_model(model, CALIBRATION, scale=SCALE).runner
     return found
 
 
@@ -114,7 +119,8 @@ def time_model(key: str, size: int, rounds: int, with_onnx: bool) -> dict:
         compile_seconds[precision] = time.perf_counter() - start
     with torch.no_grad():
         reference = baseline(x, SCALE)
-    exactness = {name: (runner(x, SCALE) - reference).abs().max().item() for name, runner in variants.items()}
+    exactness = {name: (runner(x, SCALE, getattr(runner, "precision", "fp32")) - reference).abs().max().item()
+                 for name, runner in variants.items()}
 
     def call(runner: Runner, precision: str) -> Callable[[], object]:
         return lambda: runner(x, SCALE, precision)
@@ -127,6 +133,8 @@ def time_model(key: str, size: int, rounds: int, with_onnx: bool) -> dict:
     steps["deploy bf16 + compile"] = call(variants["deploy + compile"], "bf16")
     if with_onnx:
         steps["onnxruntime fp32"] = call(variants["onnxruntime"], "fp32")
+    if "onnxruntime int8" in variants:
+        steps["onnxruntime int8"] = call(variants["onnxruntime int8"], "int8")
     stock = {BASELINE, "deploy fp32, stock allocator"}
     before = {name: (lambda reuse=name not in stock: glibc_allocator(reuse)) for name in steps}
     with torch.no_grad():
@@ -195,7 +203,7 @@ def report(results: dict) -> str:
             flops = 2 * timing["macs"] / seconds / 1e9
             peak = ref["bf16" if "bf16" in name else "fp32"]
             diff = timing["max_abs_diff_vs_baseline"].get(name.replace(" fp32", "").replace(" bf16", ""))
-            exact = f"{diff:.1e}" if diff is not None and "bf16" not in name else ""
+            exact = f"{diff:.1e}" if diff is not None and "bf16" not in name and "int8" not in name else ""
             rows.append([name, f"{seconds * 1e3:.0f}", f"{timing['speedup'][name]:.2f}×",
                          f"{flops:.1f} ({100 * flops / peak:.0f}%)", exact])
         parts.append(f"\n**{timing['model']}**, {timing['input']} → ×{SCALE}, {timing['macs'] / 1e9:.2f} G MACs, "

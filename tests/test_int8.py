@@ -216,3 +216,47 @@ def test_cli_int8_usage_errors(weights, training_folder, tmp_path, capsys):
     code, _, err = run(capsys, "export", "-w", weights, "--int8", "--calibration", tmp_path / "Set5", "-o",
                        tmp_path / "x.onnx")
     assert code == 1 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_sensitivity_keeps_the_layer_whose_input_range_int8_cannot_hold():
+    """A convolution fed one outlier channel (≈90 while the rest is ≈0.1) is the one kept in fp32."""
+    from torch import nn
+
+    from litesr.quant_sensitivity import sensitive_layers
+
+    class Toy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.widen, self.mix, self.back = nn.Conv2d(3, 8, 1), nn.Conv2d(8, 8, 1), nn.Conv2d(8, 3, 1)
+            with torch.no_grad():
+                self.widen.bias[0] = 90.0  # channel 0 is huge ...
+                self.mix.weight[:, 0] = 0.0  # ... and ignored by the next layer
+                self.widen.weight.mul_(0.1)
+
+        def forward(self, x: torch.Tensor, scale: int) -> torch.Tensor:
+            return x + self.back(torch.relu(self.mix(self.widen(x)))) * 0.1
+
+    generator = np.random.default_rng(0)
+    pairs = []
+    for _ in range(4):
+        hr = generator.random((1, 3, 16, 16), dtype=np.float32)
+        pairs.append((hr, hr))
+    net = Toy()
+    kept, report = sensitive_layers(net, pairs, 1)
+    assert report.ranked()[0] == "mix" and net.mix in kept
+    assert report.predicted_loss_db() <= 0.05 + 1e-9
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_a_graph_that_misses_on_the_calibration_crops_keeps_more_layers(calibration, monkeypatch):
+    """With an unreachable loss bound every measured layer ends up fp32, re-quantizing as it goes."""
+    import litesr.quantize as quantize
+
+    model = _model("lesrcnn")
+    relaxed = OrtNet(quantize_int8(model, calibration)).metadata
+    monkeypatch.setattr(quantize, "VALIDATED_LOSS_DB", -1.0)
+    strict = OrtNet(quantize_int8(model, calibration)).metadata
+    assert len(strict["fp32_nodes"]) > len(relaxed["fp32_nodes"])
+    assert len(strict["measured_fp32_layers"]) > len(relaxed["measured_fp32_layers"])
+    assert isinstance(strict["calibration_loss_db"], float) and "predicted_loss_db" in strict

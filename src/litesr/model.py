@@ -113,9 +113,10 @@ class SRModel:
     def deploy(self, *, channels_last: bool = True, compile: bool = False, reuse_memory: bool = True) -> "SRModel":
         """Switch once to the inference form; the output equals the training form's (≤ 1e-4).
 
-        SPAN's Conv3XC branches are fused once into single 3×3 convs. Upscaling then feeds
-        the network channels-last tensors (``channels_last``; SCNet's shift becomes one
-        depthwise pass) under ``torch.inference_mode``. ``compile=True`` adds
+        SPAN's Conv3XC branches are fused once into single 3×3 convs; SCNet runs streamed in
+        row bands (:mod:`litesr.archs.scnet_stream`). Upscaling then feeds the network
+        channels-last tensors (``channels_last``; SCNet's shift becomes one depthwise pass)
+        under ``torch.inference_mode``. ``compile=True`` adds
         ``torch.compile``: it pays off for SPAN (its element-wise chain fuses) and not for
         SCNet or LESRCNN (BENCHMARKS.md), and each new input shape compiles first (seconds).
         ``reuse_memory`` keeps freed host memory for reuse (:func:`keep_freed_host_memory`,

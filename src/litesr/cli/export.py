@@ -9,8 +9,16 @@ from pathlib import Path
 from ..export import DEFAULT_OPSET, FP32_TOLERANCE, OnnxError, OrtNet, check_onnx, export_onnx
 from ..imaging.atomic import atomic_write
 from ..model import SRModel
-from ..quantize import DEFAULT_CALIBRATION, INT8_MIN_PSNR, as_calibration, int8_fidelity, quantize_int8
-from .options import NOT_OUTSCALE_HINT, add_command, add_model_source, add_scale, load_cli_model, size_argument
+from ..quantize import INT8_MIN_PSNR, as_calibration, int8_fidelity, quantize_int8
+from .options import (
+    NOT_OUTSCALE_HINT,
+    add_calibration,
+    add_command,
+    add_model_source,
+    add_scale,
+    load_cli_model,
+    size_argument,
+)
 from .outputs import check_output_file
 
 
@@ -56,13 +64,6 @@ def _export_int8(args: argparse.Namespace, model: SRModel, label: str) -> int:
     atomic_write(Path(args.output), lambda handle: handle.write(data))
     print(f"wrote {args.output}: {label}, int8 (QDQ, per-channel weights), any size, {len(data) / 1e6:.2f} MB")
     return 0
-
-
-def add_calibration(parser: argparse.ArgumentParser) -> None:
-    """``--calibration``: the training images int8 activation ranges are measured on."""
-    parser.add_argument("--calibration", metavar="DIR|SET",
-                        help=f"training images to calibrate int8 on: a folder or a set name looked up like --data "
-                             f"(default {DEFAULT_CALIBRATION}); benchmark sets are refused")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

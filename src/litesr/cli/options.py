@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from .. import load
-from ..devices import AUTO, DEVICE_CHOICES, PRECISION_CHOICES, check_precision, resolve_device
+from ..devices import AUTO, DEVICE_CHOICES, INT8, PRECISION_CHOICES, check_precision, resolve_device
 from ..errors import CheckpointError
 from ..inference import Runner
 from ..model import SRModel
@@ -162,8 +162,19 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
 
 
 def add_backend(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=BACKENDS, default="torch",
-                        help="inference engine: torch (default) or onnxruntime (pip install 'litesr[onnx]')")
+    # None until prepare_runtime: int8 takes over an unspecified backend but refuses an explicit torch.
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="inference engine: torch (default) or onnxruntime (pip install 'litesr[onnx]'; "
+                             "the default with --precision int8)")
+
+
+def add_calibration(parser: argparse.ArgumentParser) -> None:
+    """``--calibration``: the training images int8 activation ranges are measured on."""
+    from ..quantize import DEFAULT_CALIBRATION
+
+    parser.add_argument("--calibration", metavar="DIR|SET",
+                        help=f"training images to calibrate int8 on: a folder or a set name looked up like --data "
+                             f"(default {DEFAULT_CALIBRATION}); benchmark sets are refused")
 
 
 def add_compile(parser: argparse.ArgumentParser) -> None:
@@ -185,6 +196,12 @@ def prepare_runtime(args: argparse.Namespace) -> torch.device:
     cannot provide is one error before any file is read. Options a command does not declare
     are simply absent from ``args``.
     """
+    if hasattr(args, "backend"):
+        int8 = getattr(args, "precision", None) == INT8
+        if args.backend is None:
+            args.backend = "onnxruntime" if int8 else "torch"
+        elif int8 and args.backend == "torch":
+            args.parser.error("--precision int8 runs on ONNX Runtime: use --backend onnxruntime (or leave it out)")
     if getattr(args, "compile", False) and getattr(args, "backend", "torch") != "torch":
         args.parser.error("--compile applies to --backend torch")
     threads = getattr(args, "threads", None)

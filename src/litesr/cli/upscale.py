@@ -36,9 +36,9 @@ from ..manifest import RunManifest, settings_fingerprint
 from ..model import MAX_OUTSCALE, SRModel
 from ..sharding import RankFailed, Ranks, join_ranks, shard
 from ..video.cli import add_video_arguments, video_options_from_args
-from .export import add_calibration
 from .options import (
     add_backend,
+    add_calibration,
     add_command,
     add_compile,
     add_device,
@@ -67,17 +67,6 @@ def _is_onnx(weights: str | None) -> bool:
     return weights is not None and Path(weights).suffix.lower() == ".onnx"
 
 
-class _DefaultBackend(str):
-    """``--backend``'s default in this command, told apart from an explicit ``--backend torch``.
-
-    ``--precision int8`` runs on ONNX Runtime: it takes over an unspecified backend but
-    refuses one the user asked for. It compares equal to ``"torch"`` everywhere else.
-    """
-
-
-DEFAULT_BACKEND = _DefaultBackend("torch")
-
-
 def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[SRModel, str]:
     """The model asked for (or the default one), and how to name it.
 
@@ -90,12 +79,6 @@ def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[SRModel
     if args.calibration is not None and (not int8 or _is_onnx(args.weights)):
         args.parser.error("--calibration applies to --precision int8 with a model or weights file "
                           "(an .onnx file was calibrated when it was exported)")
-    if int8:
-        if args.backend == "torch" and not isinstance(args.backend, _DefaultBackend):
-            args.parser.error("--precision int8 runs on ONNX Runtime: use --backend onnxruntime (or leave it out)")
-        if args.compile:
-            args.parser.error("--compile applies to --backend torch, and --precision int8 runs on ONNX Runtime")
-        args.backend = "onnxruntime"  # what runs, also for the run manifest's settings
     if _is_onnx(args.weights):
         if args.backend != "onnxruntime":
             raise CheckpointError(f"{args.weights} is an ONNX model: add --backend onnxruntime")
@@ -106,9 +89,13 @@ def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[SRModel
         return model, str(args.weights)
     model, label = load_cli_model(args, device)
     if int8:
-        from ..quantize import int8_model
+        from ..quantize import as_calibration, cache_path, int8_model
 
-        return int8_model(model, args.calibration, scale=args.scale), f"{label}, int8 via onnxruntime"
+        calibration = as_calibration(args.calibration)
+        if not args.quiet and not cache_path(model, calibration, model.check_scale(args.scale)).is_file():
+            print(f"quantizing {label} to int8 on {calibration.describe()} (once: the graph is cached) …",
+                  file=sys.stderr, flush=True)
+        return int8_model(model, calibration, scale=args.scale), f"{label}, int8 via onnxruntime"
     if args.backend != "onnxruntime":
         return model, label
     from ..export import onnxruntime_model
@@ -311,7 +298,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_device(parser)
     add_threads(parser)
     add_backend(parser)
-    parser.set_defaults(backend=DEFAULT_BACKEND)
     add_calibration(parser)
     add_compile(parser)
     parser.add_argument("--alpha", choices=["bicubic", "model"], default="bicubic",

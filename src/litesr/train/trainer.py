@@ -34,6 +34,7 @@ from ..data.loader import build_train_loader, cycle
 from ..errors import LiteSRError
 from ..model import SRModel
 from ..tracing import count_parameters
+from ..devices import AUTO
 from ..precision import PrecisionChoice, choose_training_precision
 from .budget import TimeBudget
 from .console import RunConsole, format_duration
@@ -126,14 +127,14 @@ class Trainer:
         scale = max(train_set.scales)
         batch = (min(train_set.batch_size_per_gpu, 4), max((train_set.gt_size or 96) // scale, 8))
         choice = None
-        if self.dist.is_main:
+        if self.dist.is_main or self.options.precision != AUTO:
             choice = choose_training_precision(self.options.precision, self.net, scale, self.device, batch)
-        if self.dist.enabled:
+        if self.dist.enabled and self.options.precision == AUTO:  # an explicit precision is the same everywhere
             shared = [choice]
             torch.distributed.broadcast_object_list(shared, src=0)
             choice = shared[0]
         assert choice is not None
-        if choice.warning:
+        if choice.warning and self.dist.is_main:
             print(f"warning: {choice.warning}", file=sys.stderr)
         return choice
 
