@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime
+import json
 import os
 import platform
 import statistics
@@ -131,6 +132,16 @@ def set5_psnr(run: Callable[[torch.Tensor], torch.Tensor], scale: int) -> float:
             sr = quantize(run(x)[0].permute(1, 2, 0))
         values.append(psnr(sr, hr, crop_border=scale, y_channel=True))
     return float(np.mean(values))
+
+
+def save_results(name: str, results: Mapping[str, object], text: str, out: Path | None = None) -> None:
+    """``OUT/NAME-<stamp>.json`` (the raw results) and ``.md`` (the printed report); OUT defaults
+    to benchmarks/results."""
+    out = out or REPO / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"{name}-{stamp}.json").write_text(json.dumps(results, indent=1))
+    (out / f"{name}-{stamp}.md").write_text(text + "\n")
 
 
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:

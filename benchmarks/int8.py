@@ -7,13 +7,11 @@ For each model and scale: PyTorch fp32 (deploy form), ONNX Runtime fp32 and ONNX
 int8 (:func:`litesr.quantize.quantize_int8`, calibrated on T91 crops, never on Set5) are
 evaluated on Set5 (MATLAB LR files, Y-channel PSNR, border = scale) and timed interleaved,
 round after round, on the Set5 images and on one 256×256 LR input (Set5's images are
-small). Speed-ups are medians of per-round ratios. Writes benchmarks/results/int8-<date>.{json,md}.
+small). Speed-ups are medians of per-round ratios. Writes benchmarks/results/int8-<date-time>.{json,md}.
 """
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import sys
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, SHARED, interleaved, machine, markdown_table, set5_pairs, set5_psnr  # noqa: E402
+from common import SHARED, interleaved, machine, markdown_table, save_results, set5_pairs, set5_psnr  # noqa: E402
 
 import litesr  # noqa: E402
 from litesr.devices import INT8  # noqa: E402
@@ -95,7 +93,7 @@ def main() -> int:
             results.append({"model": label, "scale": scale, **result})
             print(f"{label} ×{scale}: loss {result['loss_db']:+.3f} dB, "
                   f"{result[f'speedup_{args.side}_vs_torch']:.2f}× vs torch fp32", file=sys.stderr, flush=True)
-    facts = {**machine(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "calibration": calibration.describe(),
+    facts = {**machine(), "calibration": calibration.describe(),
              "rounds": args.rounds, "side": args.side}
     side = args.side
     rows = [[f"`{r['model']}`", f"×{r['scale']}", f"{r['psnr']['torch fp32']:.3f}", f"{r['psnr']['ort int8']:.3f}",
@@ -109,15 +107,11 @@ def main() -> int:
     table = markdown_table(["model", "scale", "PSNR fp32", "PSNR int8", "loss dB",
                             "Set5 ms/img torch/ORT/int8", "Set5 int8 vs torch",
                             f"{side}² ms torch/ORT/int8", f"{side}² int8 vs torch / vs ORT fp32", "kept fp32"], rows)
-    header = (f"CPU: {facts['cpu']} ({facts['cpu_capability']}), threads {args.threads}, {facts['date']}, "
+    header = (f"CPU: {facts['cpu']} ({facts['capability']}), threads {args.threads}, {facts['date']}, "
               f"torch {facts['torch']}, onnxruntime {facts['onnxruntime']}, load {facts['load_average']}; "
               f"calibration: {facts['calibration']}")
     print(header + "\n\n" + table)
-    stamp = datetime.date.today().isoformat()
-    out = REPO / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"int8-{stamp}.json").write_text(json.dumps({"machine": facts, "results": results}, indent=2) + "\n")
-    (out / f"int8-{stamp}.md").write_text(header + "\n\n" + table + "\n")
+    save_results("int8", {"machine": facts, "results": results}, header + "\n\n" + table)
     return 0
 
 

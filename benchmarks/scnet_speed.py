@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import straightforward  # noqa: E402
-from common import glibc_allocator, interleaved, machine, markdown_table  # noqa: E402
+from common import glibc_allocator, interleaved, machine, markdown_table, save_results  # noqa: E402
 from shift8 import fused_kernel  # noqa: E402
 from speed import reference_throughput  # noqa: E402
 
@@ -126,7 +125,7 @@ def time_model(scale: int, size: int, rounds: int, bands: list[int], with_extras
 
 def report(results: dict) -> str:
     env, ref = results["machine"], results["reference_gflops"]["fp32"]
-    parts = [f"{env['cpu']}, capability {results['capability']}, torch {env['torch']}, {env['threads']} threads, "
+    parts = [f"{env['cpu']}, capability {env['capability']}, torch {env['torch']}, {env['threads']} threads, "
              f"{env['date']}, load average at start {env['load_average']}; reference 128→128 3×3 conv "
              f"(channels-last, best round): {ref:.0f} GFLOP/s fp32.\n`{results['command']}`"]
     for timing in results["timing"]:
@@ -157,8 +156,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     glibc_allocator(True)
     bands = [int(b) for b in args.bands.split(",") if b]
-    results: dict = {"machine": machine(), "capability": torch.backends.cpu.get_cpu_capability(),
-                     "command": " ".join(sys.argv), "timing": []}
+    results: dict = {"machine": machine(), "command": " ".join(sys.argv), "timing": []}
     results["reference_gflops"] = reference_throughput(256, args.rounds + 2)
     for key in args.models.split(","):
         print(f"timing SCNet-T {key} …", file=sys.stderr, flush=True)
@@ -167,10 +165,7 @@ def main() -> int:
     text = report(results)
     print(text)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        (args.out / f"scnet-speed-{stamp}.json").write_text(json.dumps(results, indent=1))
-        (args.out / f"scnet-speed-{stamp}.md").write_text(text + "\n")
+        save_results("scnet-speed", results, text, args.out)
     return 0
 
 

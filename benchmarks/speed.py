@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import straightforward  # noqa: E402
-from common import REPO, SHARED, glibc_allocator, interleaved, machine, markdown_table, set5_psnr  # noqa: E402
+from common import SHARED, glibc_allocator, interleaved, machine, markdown_table, save_results, set5_psnr  # noqa: E402
 
 import litesr  # noqa: E402
 from litesr.export import onnxruntime_model  # noqa: E402
@@ -261,13 +261,8 @@ def main() -> int:
     results["tiled_rss"] = [] if args.no_rss else [tiled_rss(key, "fp32") for key in keys]
     text = report(results)
     print(text)
-    if args.out is None and not args.quick:
-        args.out = REPO / "benchmarks" / "results"
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        (args.out / f"speed-{stamp}.json").write_text(json.dumps(results, indent=1))
-        (args.out / f"speed-{stamp}.md").write_text(text + "\n")
+    if args.out is not None or not args.quick:
+        save_results("speed", results, text, args.out)
     return 0
 
 

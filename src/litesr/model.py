@@ -124,7 +124,10 @@ class SRModel:
         weights are unchanged, so :meth:`save` still writes the same file. A model without
         a PyTorch network (ONNX Runtime) is deployed already.
         """
-        if self.net is not None:
+        runner = self._runner
+        same = (isinstance(runner, DeployedNet) and self.net is not None and self.net.deployed
+                and runner.compiled == compile and (runner.memory_format == torch.channels_last) == channels_last)
+        if self.net is not None and not same:  # deploying again as before keeps the reduced-precision copies
             self.net.fuse()
             self._runner = DeployedNet(self.net, channels_last=channels_last, compile=compile)
         if reuse_memory and self.device.type == "cpu":

@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -374,10 +374,13 @@ def cache_path(model: SRModel, calibration: Calibration, scale: int, recipe: Rec
     return cache_dir() / "int8" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.onnx"
 
 
-def int8_graph(model: SRModel, calibration: Calibration | PathLike | None = None, *, scale: int | None = None) -> bytes:
+def int8_graph(model: SRModel, calibration: Calibration | PathLike | None = None, *, scale: int | None = None,
+               on_quantize: Callable[[Calibration], None] | None = None) -> bytes:
     """:func:`quantize_int8`'s graph, from the cache when it is there (written there when not).
 
-    An unreadable or unwritable cache only costs the quantization: the graph is still returned.
+    ``on_quantize`` is called just before a quantization (a cache miss: tens of seconds),
+    so a caller can say what is happening. An unreadable or unwritable cache only costs
+    the quantization: the graph is still returned.
     """
     calibration = as_calibration(calibration)
     scale = model.check_scale(scale)
@@ -386,6 +389,8 @@ def int8_graph(model: SRModel, calibration: Calibration | PathLike | None = None
         return path.read_bytes()
     except OSError:
         pass
+    if on_quantize is not None:
+        on_quantize(calibration)
     data = quantize_int8(model, calibration, scale=scale)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -396,11 +401,11 @@ def int8_graph(model: SRModel, calibration: Calibration | PathLike | None = None
 
 
 def int8_model(model: SRModel, calibration: Calibration | PathLike | None = None, *, scale: int | None = None,
-               threads: int | None = None) -> SRModel:
+               threads: int | None = None, on_quantize: Callable[[Calibration], None] | None = None) -> SRModel:
     """``model`` at ``scale`` as an int8 ONNX Runtime model (CPU), quantized once and then cached."""
     if model.device.type != "cpu":
         raise OnnxError(f"int8 runs on the CPU through ONNX Runtime, not on {model.device}; use device='cpu'")
-    runner = OrtNet(int8_graph(model, calibration, scale=scale), threads=threads)
+    runner = OrtNet(int8_graph(model, calibration, scale=scale, on_quantize=on_quantize), threads=threads)
     return SRModel(None, runner.spec, name=model.name, source=model.source, runner=runner)
 
 

@@ -34,6 +34,7 @@ from ..errors import CheckpointError, ScaleError
 from ..imaging.io import DEFAULT_MAX_PIXELS
 from ..manifest import RunManifest, settings_fingerprint
 from ..model import MAX_OUTSCALE, SRModel
+from ..quantize import Calibration, int8_model
 from ..sharding import RankFailed, Ranks, join_ranks, shard
 from ..video.cli import add_video_arguments, video_options_from_args
 from .options import (
@@ -89,13 +90,13 @@ def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[SRModel
         return model, str(args.weights)
     model, label = load_cli_model(args, device)
     if int8:
-        from ..quantize import as_calibration, cache_path, int8_model
+        def announce(calibration: Calibration) -> None:
+            if not args.quiet:
+                print(f"quantizing {label} to int8 on {calibration.describe()} (once: the graph is cached) …",
+                      file=sys.stderr, flush=True)
 
-        calibration = as_calibration(args.calibration)
-        if not args.quiet and not cache_path(model, calibration, model.check_scale(args.scale)).is_file():
-            print(f"quantizing {label} to int8 on {calibration.describe()} (once: the graph is cached) …",
-                  file=sys.stderr, flush=True)
-        return int8_model(model, calibration, scale=args.scale), f"{label}, int8 via onnxruntime"
+        return (int8_model(model, args.calibration, scale=args.scale, on_quantize=announce),
+                f"{label}, int8 via onnxruntime")
     if args.backend != "onnxruntime":
         return model, label
     from ..export import onnxruntime_model
